@@ -1,0 +1,88 @@
+"""Device-resident training batches: windows are gathered by index from one tensor, no per-sample Python.
+
+The whole training set lives on the device as ``positions: Tensor[N, J_full, 3]`` (mm) and the window
+start frames as ``starts: LongTensor[W]``. A batch is ``positions[starts[idx, None] + arange(T)]``, then
+optional augmentations, then the predicted joints in metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from crisscross.config.schema import AugmentConfig
+
+__all__ = ["WindowBank", "epoch_permutation", "step_generator"]
+
+MM_PER_M = 1000.0
+
+
+@dataclass
+class WindowBank:
+    """Training windows of one split, resident on one device."""
+
+    positions: torch.Tensor  # [N, J_full, 3] mm
+    starts: torch.Tensor  # [W] long, global first frame of each window
+    window: int  # T_in + T_out
+    predicted: torch.Tensor  # [J] long, joints the model sees
+    mirror_perm: torch.Tensor | None  # [J_full] long, left/right joint permutation
+    lateral_axis: int
+    vertical_axis: int
+
+    @classmethod
+    def from_motion(cls, motion, window: int, stride: int, device: torch.device) -> "WindowBank":
+        """Build from a ``MotionSet`` (all windows of length ``window`` inside one sequence)."""
+        from crisscross.data.augment import LATERAL_AXIS, VERTICAL_AXIS, mirror_permutation
+
+        skeleton = motion.skeleton
+        starts = motion.train_windows(window, stride=stride)
+        if starts.numel() == 0:
+            raise ValueError(f"no training window of {window} frames: every sequence is shorter")
+        return cls(
+            positions=motion.positions.to(device=device, dtype=torch.float32),
+            starts=starts.to(device),
+            window=window,
+            predicted=torch.as_tensor(skeleton.predicted, dtype=torch.long, device=device),
+            mirror_perm=mirror_permutation(skeleton).to(device),
+            lateral_axis=LATERAL_AXIS,
+            vertical_axis=VERTICAL_AXIS,
+        )
+
+    def __len__(self) -> int:
+        return int(self.starts.numel())
+
+    def batch(self, idx: torch.Tensor, augment: AugmentConfig, generator: torch.Generator | None) -> torch.Tensor:
+        """Windows ``idx`` (indices into ``starts``) as Tensor[B, T, J, 3] in metres on the predicted joints."""
+        frames = self.starts[idx, None] + torch.arange(self.window, device=self.starts.device)  # [B, T]
+        x = self.positions[frames]  # [B, T, J_full, 3]
+        if augment.rotate or augment.mirror or augment.reverse:
+            x = self._augment(x, augment, generator)
+        return x[:, :, self.predicted] / MM_PER_M
+
+    def _augment(self, x: torch.Tensor, augment: AugmentConfig, generator: torch.Generator | None) -> torch.Tensor:
+        from crisscross.data.augment import mirror, reverse_time, rotate_vertical
+
+        b = x.shape[0]
+        dev = x.device
+        if augment.rotate:
+            angles = torch.rand(b, generator=generator, device=dev) * (2 * torch.pi)
+            x = rotate_vertical(x, angles)
+        if augment.mirror:
+            flip = torch.rand(b, generator=generator, device=dev) < 0.5
+            x = torch.where(flip[:, None, None, None], mirror(x, self.mirror_perm), x)
+        if augment.reverse:
+            flip = torch.rand(b, generator=generator, device=dev) < 0.5
+            x = torch.where(flip[:, None, None, None], reverse_time(x), x)
+        return x
+
+
+def epoch_permutation(num_windows: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
+    """The shuffled window order of ``epoch``: a pure function of (seed, epoch), so a resume replays it."""
+    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+    return torch.randperm(num_windows, generator=g).to(device)
+
+
+def step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
+    """A generator for the augmentation draws of one optimizer step (pure function of seed and step)."""
+    return torch.Generator(device=device).manual_seed(int(seed) * 7_919 + int(step) + 1)

@@ -1,0 +1,43 @@
+"""Optimizer factory with explicit no-decay parameter groups (style.md R8).
+
+No weight decay for tensors with ``ndim <= 1`` (biases, norm scales) and for the names the model lists in
+``no_weight_decay()`` (positional and body-part embeddings, special tokens).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from crisscross.config.schema import OptimConfig
+
+__all__ = ["parameter_groups", "create_optimizer"]
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Split trainable parameters into a decayed and a non-decayed group."""
+    skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if param.ndim <= 1 or name in skip or any(name.startswith(s + ".") for s in skip):
+            no_decay.append(param)
+        else:
+            decay.append(param)
+    groups = []
+    if decay:
+        groups.append({"params": decay, "weight_decay": weight_decay})
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def create_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """Adam (optionally AMSGrad), AdamW, or SGD (with momentum / Nesterov) over the model's groups."""
+    groups = parameter_groups(model, cfg.weight_decay)
+    if cfg.name == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, amsgrad=cfg.amsgrad)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, amsgrad=cfg.amsgrad)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
