@@ -1,0 +1,32 @@
+"""Text tables of evaluation results (tabulate), for the terminal and Markdown files."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from tabulate import tabulate
+
+__all__ = ["horizon_table", "action_table"]
+
+
+def horizon_table(results: Mapping[str, Mapping[str, Any]], averaging: str = "mpjpe22_mm",
+                  tablefmt: str = "github", floatfmt: str = ".1f") -> str:
+    """One row per labelled result: MPJPE (mm) per horizon in ms and the average over all output frames."""
+    first = next(iter(results.values()))
+    horizons = list(first[averaging]["horizons"])
+    headers = ["model"] + [f"{h} ms" for h in horizons] + ["avg"]
+    rows = [[label] + [r[averaging]["horizons"][h] for h in horizons] + [r[averaging]["avg"]]
+            for label, r in results.items()]
+    return tabulate(rows, headers=headers, tablefmt=tablefmt, floatfmt=floatfmt)
+
+
+def action_table(result: Mapping[str, Any], averaging: str = "mpjpe22_mm", tablefmt: str = "github",
+                 floatfmt: str = ".1f") -> str:
+    """One row per action (and the mean over actions): MPJPE (mm) per horizon."""
+    per_action = result[averaging]["per_action"]
+    horizons = list(result[averaging]["horizons"])
+    headers = ["action"] + [f"{h} ms" for h in horizons] + ["avg"]
+    rows = [[a] + [v["horizons"][h] for h in horizons] + [v["avg"]] for a, v in per_action.items()]
+    rows.append(["mean over actions"] + [result[averaging]["horizons"][h] for h in horizons]
+                + [result[averaging]["avg"]])
+    return tabulate(rows, headers=headers, tablefmt=tablefmt, floatfmt=floatfmt)

@@ -1,0 +1,57 @@
+"""``crisscross eval``: evaluate a run folder, a checkpoint, or a weight-free model by name."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the subcommand."""
+    p = sub.add_parser("eval", help="evaluate a run, a checkpoint or a model by name",
+                       description="Evaluate RUN_DIR or CHECKPOINT (or --model NAME for weight-free baselines) on "
+                       "a dataset split under a named protocol; prints per-horizon and per-action tables.")
+    p.add_argument("source", nargs="?", metavar="RUN_OR_CHECKPOINT")
+    p.add_argument("--model", help="a registry model without weights, e.g. zero-velocity")
+    p.add_argument("--dataset", help="dataset name (default: the checkpoint's)")
+    p.add_argument("--data-dir", help="data folder (default: the checkpoint's)")
+    p.add_argument("--cache-dir", help="preprocessed-array cache folder")
+    p.add_argument("--split", help="train, val or test (default: the checkpoint's validation split)")
+    p.add_argument("--protocol", help="evaluation protocol name (see crisscross datasets --protocols)")
+    p.add_argument("--actions", help="comma-separated actions to restrict to, e.g. walking,eating")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--joints", choices=("22", "32", "both"), default="both", help="which joint averaging to print")
+    p.add_argument("--per-action", action="store_true", help="also print the per-action table")
+    p.add_argument("--output", metavar="FILE.json", help="write the full result as JSON (never overwrites)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and print tables; optionally write JSON."""
+    from crisscross.analysis.tables import action_table, horizon_table
+    from crisscross.evaluation.runner import evaluate_source
+
+    actions = tuple(a.strip() for a in args.actions.split(",") if a.strip()) if args.actions else None
+    result = evaluate_source(args.source, model_name=args.model, dataset=args.dataset, split=args.split,
+                             protocol=args.protocol, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                             actions=actions, device=args.device)
+    label = result["model"]
+    print(f"{label} on {result['dataset']} / {result['split']}, protocol {result['protocol']}, "
+          f"{result['num_windows']} windows")
+    keys = {"22": ["mpjpe22_mm"], "32": ["mpjpe32_mm"], "both": ["mpjpe22_mm", "mpjpe32_mm"]}[args.joints]
+    for key in keys:
+        print(f"\nMPJPE (mm), {result[key]['description']}")
+        print(horizon_table({label: result}, key))
+        if args.per_action:
+            print()
+            print(action_table(result, key))
+    if args.output:
+        out = Path(args.output)
+        if out.exists():
+            raise FileExistsError(f"{out} exists; choose a new file name (results are never overwritten)")
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"\nwrote {out}")
+    return 0

@@ -1,0 +1,38 @@
+"""``crisscross models``: every registered model with its parameter count for a skeleton."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the subcommand."""
+    p = sub.add_parser("models", help="list registered models and their parameter counts")
+    p.add_argument("--dataset", default="synthetic", help="skeleton of this dataset (default: synthetic = H3.6M)")
+    p.add_argument("--input-frames", type=int, default=10)
+    p.add_argument("--output-frames", type=int, default=25)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the model table."""
+    from tabulate import tabulate
+
+    from crisscross.data.datasets import DATASETS
+    from crisscross.data.skeleton import get_skeleton
+    from crisscross.models.registry import count_parameters, get_model_entry, list_models
+    from crisscross.training.loop import build_model
+
+    if args.dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {args.dataset!r}; known: {', '.join(DATASETS)}")
+    skeleton = get_skeleton(DATASETS[args.dataset].skeleton)
+    rows = []
+    for name in list_models():
+        model = build_model(name, {}, skeleton, args.input_frames, args.output_frames)
+        entry = get_model_entry(name)
+        rows.append([name, f"{count_parameters(model):,}", "yes" if entry.trainable else "no", entry.description])
+    print(f"{len(skeleton.predicted)} joints ({skeleton.name}), {args.input_frames} -> {args.output_frames} frames")
+    print(tabulate(rows, headers=["model", "parameters", "trainable", "description"], tablefmt="github"))
+    return 0

@@ -1,0 +1,111 @@
+"""Evaluate a run folder, a checkpoint file or a weight-free registry model on a dataset split and protocol.
+
+This is the library behind ``crisscross eval``: the checkpoint says which model, skeleton, frame rate and
+input/output lengths it needs; the caller may point it at another data folder, split, protocol or actions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+__all__ = ["resolve_checkpoint", "load_model_from_checkpoint", "evaluate_source", "evaluate_model"]
+
+
+def resolve_checkpoint(source: str | Path) -> Path:
+    """A checkpoint file from a run folder (``checkpoints/best.pt``, else ``last.pt``) or a file path."""
+    from crisscross.training.checkpoint import CheckpointError
+
+    path = Path(source)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / "checkpoints" / name).is_file():
+                return path / "checkpoints" / name
+        raise CheckpointError(f"{path} holds no checkpoints/best.pt or checkpoints/last.pt")
+    if not path.exists():
+        raise CheckpointError(f"{path} is neither a run folder nor a checkpoint file")
+    return path
+
+
+def load_model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild the model a checkpoint describes and load its (EMA if present) weights."""
+    from crisscross.data.skeleton import get_skeleton
+    from crisscross.training.checkpoint import load_checkpoint
+    from crisscross.training.loop import build_model
+
+    ckpt = load_checkpoint(path)
+    meta = ckpt["meta"]
+    skeleton = get_skeleton(meta["skeleton"])
+    model = build_model(ckpt["model_name"], ckpt["model_args"], skeleton, meta["input_frames"], meta["output_frames"])
+    model.load_state_dict(ckpt.get("ema_state") or ckpt["model_state"])
+    return model.to(device).eval(), ckpt
+
+
+def evaluate_model(model: nn.Module, *, dataset: str, split: str, protocol: str | None = None,
+                   data_dir: str | None = None, cache_dir: str | None = None, actions: tuple[str, ...] | None = None,
+                   input_frames: int = 10, output_frames: int = 25, device: str = "auto",
+                   batch_size: int = 1024) -> dict[str, Any]:
+    """Evaluate ``model`` on ``dataset``/``split`` under ``protocol`` (the dataset's default when None)."""
+    from crisscross.data.datasets import load_motion
+    from crisscross.evaluation.evaluate import evaluate_forecaster, make_predict_fn
+    from crisscross.evaluation.protocols import default_protocol, get_protocol
+    from crisscross.runtime import select_device
+
+    dev = select_device(device)
+    proto = get_protocol(protocol or default_protocol(dataset, input_frames, output_frames))
+    if (proto.input_frames, proto.output_frames) != (input_frames, output_frames):
+        raise ValueError(f"protocol {proto.name} is {proto.input_frames} -> {proto.output_frames} frames but the "
+                         f"model is {input_frames} -> {output_frames}")
+    motion = load_motion(dataset, split=split, data_dir=data_dir, cache_dir=cache_dir, actions=actions)
+    model = model.to(dev).eval()
+    result = evaluate_forecaster(make_predict_fn(model, motion.skeleton), motion, proto, device=dev,
+                                 batch_size=batch_size, actions=actions)
+    result.update(dataset=dataset, split=split)
+    return result
+
+
+def evaluate_source(source: str | None = None, *, model_name: str | None = None, dataset: str | None = None,
+                    split: str | None = None, protocol: str | None = None, data_dir: str | None = None,
+                    cache_dir: str | None = None, actions: tuple[str, ...] | None = None, device: str = "auto",
+                    input_frames: int | None = None, output_frames: int | None = None,
+                    batch_size: int = 1024) -> dict[str, Any]:
+    """Evaluate a run folder / checkpoint (``source``) or a registry model by name (``model_name``).
+
+    Unset arguments default to what the checkpoint's config used (dataset, data folder, validation split,
+    protocol); for a model by name they default to the embedded synthetic data, ``val``, 10 -> 25 frames.
+    """
+    from crisscross.data.skeleton import get_skeleton
+    from crisscross.data.datasets import DATASETS
+    from crisscross.training.loop import build_model
+
+    if (source is None) == (model_name is None):
+        raise ValueError("give either a run folder / checkpoint or --model NAME")
+    if source is not None:
+        ckpt_path = resolve_checkpoint(source)
+        model, ckpt = load_model_from_checkpoint(ckpt_path)
+        cfg = ckpt["config"]
+        meta = ckpt["meta"]
+        same_dataset = dataset is None or dataset == cfg["data"]["dataset"]
+        result = evaluate_model(
+            model, dataset=dataset or cfg["data"]["dataset"], split=split or cfg["data"]["val_split"],
+            protocol=protocol or (cfg["eval"]["protocol"] if same_dataset else None),
+            data_dir=data_dir or (cfg["data"]["data_dir"] if same_dataset else None),
+            cache_dir=cache_dir or cfg["data"].get("cache_dir"), actions=actions,
+            input_frames=meta["input_frames"], output_frames=meta["output_frames"], device=device,
+            batch_size=batch_size)
+        result.update(model=ckpt["model_name"], checkpoint=str(ckpt_path))
+        return result
+    dataset = dataset or "synthetic"
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    skeleton = get_skeleton(DATASETS[dataset].skeleton)
+    t_in, t_out = input_frames or 10, output_frames or 25
+    model = build_model(model_name, {}, skeleton, t_in, t_out)
+    result = evaluate_model(model, dataset=dataset, split=split or "val", protocol=protocol, data_dir=data_dir,
+                            cache_dir=cache_dir, actions=actions, input_frames=t_in, output_frames=t_out,
+                            device=device, batch_size=batch_size)
+    result.update(model=model_name, checkpoint=None)
+    return result
