@@ -21,7 +21,15 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
-__all__ = ["ModelEntry", "register_model", "create_model", "list_models", "get_model_entry", "count_parameters"]
+__all__ = [
+    "ModelEntry",
+    "count_parameters",
+    "create_model",
+    "describe_models",
+    "get_model_entry",
+    "list_models",
+    "register_model",
+]
 
 
 @dataclass(frozen=True)
@@ -81,3 +89,18 @@ def create_model(name: str, *, num_joints: int, input_frames: int, output_frames
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def describe_models(num_joints: int = 22, input_frames: int = 10, output_frames: int = 25) -> list[dict[str, Any]]:
+    """One row per registered model: ``name``, ``description``, ``parameters`` (built at the given sizes
+    with the default chain graph and no body parts) and ``trainable``; for the ``crisscross models`` command.
+    """
+    rows = []
+    for name in list_models():
+        entry = _MODELS[name]
+        model = create_model(name, num_joints=num_joints, input_frames=input_frames, output_frames=output_frames)
+        rows.append(
+            {"name": name, "description": entry.description, "parameters": count_parameters(model),
+             "trainable": entry.trainable}
+        )
+    return rows

@@ -1,0 +1,124 @@
+"""Attention kernel shared by the attention models, and attention-map capture for analysis.
+
+Every attention layer in :mod:`crisscross.models` calls :func:`attend`. Normally that is
+``torch.nn.functional.scaled_dot_product_attention`` and nothing else. Inside
+``with capture_attention(model) as records:`` the layers instead compute the softmax weights explicitly
+(same numbers, to float rounding), append an :class:`AttentionRecord` per call and use those weights.
+The switch is a per-module attribute set and cleared by the context manager, not global state, so
+models that are not being captured are unaffected.
+
+The course project behind crisscross plotted such maps per block and head: spatial (joints x joints) and
+temporal (frames x frames), see ``docs/models.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["AttentionRecord", "AttentionSink", "attend", "capture_attention"]
+
+
+@dataclass(frozen=True)
+class AttentionRecord:
+    """Attention weights of one attention call.
+
+    Attributes:
+        block: qualified module name of the attention layer (e.g. ``"decoder.blocks.0.cross_attn"``).
+        kind: ``"spatial"`` (queries and keys are joints of one frame) or ``"temporal"`` (frames of one
+            joint); other layers use ``"tuple"`` (STTFormer tuples) or ``"graph"`` (graph attention).
+        mode: ``"self"`` or ``"cross"``.
+        weights: ``Tensor[B, H, L_q, L_k]``, the maps averaged over the groups below (rows sum to 1).
+        grouped: ``Tensor[B, G, H, L_q, L_k]``, one map per group: per frame for spatial attention, per
+            joint for temporal attention.
+    """
+
+    block: str
+    kind: str
+    mode: str
+    weights: Tensor
+    grouped: Tensor
+
+
+class AttentionSink:
+    """Where one layer appends its records while a capture is active."""
+
+    def __init__(self, records: list[AttentionRecord], block: str) -> None:
+        self.records = records
+        self.block = block
+
+    def add(self, kind: str, mode: str, weights: Tensor) -> None:
+        """Store ``weights[B, G, H, L_q, L_k]`` (detached, float32)."""
+        grouped = weights.detach().float()
+        self.records.append(AttentionRecord(self.block, kind, mode, grouped.mean(dim=1), grouped))
+
+
+def attend(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    causal: bool = False,
+    mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    sink: AttentionSink | None = None,
+    kind: str = "",
+    mode: str = "self",
+) -> Tensor:
+    """Scaled dot-product attention over ``q[B, G, H, L_q, c]``, ``k/v[B, G, H, L_k, c]``.
+
+    Args:
+        q, k, v: queries, keys and values; ``G`` groups attention independently (frames, joints, tuples).
+        causal: mask keys after the query position (needs ``L_q == L_k``).
+        mask: optional boolean ``[L_q, L_k]`` (True = may attend); exclusive with ``causal``.
+        dropout_p: attention dropout probability (pass 0 in eval mode).
+        sink: when given, compute the weights explicitly and record them with ``kind``/``mode``.
+
+    Returns:
+        ``Tensor[B, G, H, L_q, c]``.
+    """
+    if sink is None:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=causal)
+    scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+    if causal:
+        lq, lk = q.shape[-2], k.shape[-2]
+        mask = torch.ones(lq, lk, dtype=torch.bool, device=q.device).tril()
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(dim=-1)
+    sink.add(kind, mode, weights)
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, p=dropout_p)
+    return weights @ v
+
+
+@contextmanager
+def capture_attention(model: nn.Module) -> Iterator[list[AttentionRecord]]:
+    """Record the attention maps of every attention layer of ``model`` run inside the block.
+
+    Usage::
+
+        with capture_attention(model) as records:
+            model(past)
+        for r in records:
+            print(r.block, r.kind, r.mode, r.weights.shape)  # [B, H, L_q, L_k]
+
+    Layers opt in by having an ``attention_sink`` attribute (``None`` when not capturing). Records come in
+    call order; a forward pass over a cached autoregressive decoder records only its full-sequence calls.
+    """
+    records: list[AttentionRecord] = []
+    layers = [(name, m) for name, m in model.named_modules() if hasattr(m, "attention_sink")]
+    for name, module in layers:
+        module.attention_sink = AttentionSink(records, name)
+    try:
+        yield records
+    finally:
+        for _, module in layers:
+            module.attention_sink = None

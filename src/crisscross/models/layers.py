@@ -1,0 +1,129 @@
+"""Small building blocks shared by several architectures.
+
+Skeleton-graph helpers (parents -> adjacency, chain fallback), the body-part fallback, an orthonormal DCT
+matrix (siMLPe, Guo et al. 2023), a feed-forward block, the pre/post/sandwich residual wrapper
+(Xiong et al. 2020 "On Layer Normalization in the Transformer Architecture"; Ding et al. 2021 CogView for
+Sandwich-LN) and the frames-as-channels "temporal expansion" convolution of the course designs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+__all__ = [
+    "NORM_MODES",
+    "FeedForward",
+    "ResidualBranch",
+    "TemporalExpansion",
+    "chain_parents",
+    "dct_matrix",
+    "resolve_body_parts",
+    "resolve_parents",
+    "skeleton_adjacency",
+]
+
+NORM_MODES = ("pre", "post", "sandwich")
+
+
+def chain_parents(num_joints: int) -> tuple[int, ...]:
+    """Parents of a simple chain 0 <- 1 <- ... <- J-1 (the fallback skeleton graph)."""
+    return (-1,) + tuple(range(num_joints - 1))
+
+
+def resolve_parents(graph_parents: tuple[int, ...] | None, num_joints: int) -> tuple[int, ...]:
+    """``graph_parents`` checked against ``num_joints``; a chain when ``None``."""
+    if graph_parents is None:
+        return chain_parents(num_joints)
+    parents = tuple(int(p) for p in graph_parents)
+    if len(parents) != num_joints:
+        raise ValueError(f"graph_parents has {len(parents)} entries for {num_joints} joints")
+    if any(p < -1 or p >= num_joints for p in parents):
+        raise ValueError(f"graph_parents entries must lie in [-1, {num_joints}): {parents}")
+    return parents
+
+
+def resolve_body_parts(body_parts: tuple[int, ...] | None, num_joints: int) -> tuple[tuple[int, ...], int]:
+    """``(parts, num_parts)``: the per-joint part index (zeros when ``None``) and the number of parts."""
+    parts = (0,) * num_joints if body_parts is None else tuple(int(p) for p in body_parts)
+    if len(parts) != num_joints or min(parts) < 0:
+        raise ValueError(f"body_parts must give one non-negative index per joint ({num_joints}): {parts}")
+    return parts, max(parts) + 1
+
+
+def skeleton_adjacency(parents: tuple[int, ...]) -> Tensor:
+    """Boolean ``[J, J]`` adjacency of the skeleton tree with self loops (parent <-> child, i <-> i)."""
+    num_joints = len(parents)
+    adj = torch.eye(num_joints, dtype=torch.bool)
+    for child, parent in enumerate(parents):
+        if parent >= 0:
+            adj[child, parent] = True
+            adj[parent, child] = True
+    return adj
+
+
+def dct_matrix(n: int) -> Tensor:
+    """Orthonormal DCT-II matrix ``[n, n]``: ``coeffs = D @ x`` over time, and ``x = D.T @ coeffs``."""
+    k = torch.arange(n, dtype=torch.float64)[:, None]
+    i = torch.arange(n, dtype=torch.float64)[None, :]
+    mat = torch.cos(math.pi * (i + 0.5) * k / n) * math.sqrt(2.0 / n)
+    mat[0] /= math.sqrt(2.0)
+    return mat.float()
+
+
+class FeedForward(nn.Module):
+    """Position-wise MLP ``Linear(D, r*D) -> GELU -> Dropout -> Linear(r*D, D) -> Dropout``."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply to the last axis of ``x[..., D]``."""
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class ResidualBranch(nn.Module):
+    """One residual sub-layer with its normalisation placement.
+
+    * ``pre``:      ``x + f(LN(x))``
+    * ``post``:     ``LN(x + f(x))``
+    * ``sandwich``: ``x + LN_out(f(LN_in(x)))`` (the extra norm curbs value growth along the residual path)
+    """
+
+    def __init__(self, dim: int, norm: str) -> None:
+        super().__init__()
+        if norm not in NORM_MODES:
+            raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}")
+        self.norm = norm
+        self.norm_in = nn.LayerNorm(dim) if norm in ("pre", "sandwich") else nn.Identity()
+        self.norm_out = nn.LayerNorm(dim) if norm in ("post", "sandwich") else nn.Identity()
+
+    def forward(self, x: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
+        """``x`` updated by the sub-layer ``fn`` (any callable mapping ``[..., D]`` to ``[..., D]``)."""
+        if self.norm == "post":
+            return self.norm_out(x + fn(x))
+        return x + self.norm_out(fn(self.norm_in(x)))
+
+
+class TemporalExpansion(nn.Module):
+    """Map ``[B, T_in, J, D]`` to ``[B, T_out, J, D]`` with a 2D convolution treating frames as channels.
+
+    The convolution slides a ``k x k`` kernel over the (joints x features) grid, so every output frame is a
+    learned mix of all input frames around each joint/feature (the course designs' "temporal explosion").
+    """
+
+    def __init__(self, input_frames: int, output_frames: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(input_frames, output_frames, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x[B, T_in, J, D] -> [B, T_out, J, D]``."""
+        return self.conv(x)

@@ -1,0 +1,182 @@
+"""STCFormer family: causality, key/value-cached decoding, options and attention capture."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from crisscross.models import capture_attention, create_model
+from crisscross.models.criss_cross import CrissCrossDecoderBlock
+from crisscross.models.stcformer import STCFormer, STCFormerAR
+
+PARTS_22 = (0, 1, 1, 1, 2, 2, 2, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4)
+
+
+def _loud_head(model: torch.nn.Module) -> torch.nn.Module:
+    """Re-initialise the near-zero output head so predictions depend visibly on the network."""
+    torch.nn.init.normal_(model.head.weight, std=0.5)
+    return model
+
+
+def _model(name: str, t_in: int = 10, t_out: int = 25, **kw) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = create_model(name, num_joints=22, input_frames=t_in, output_frames=t_out, body_parts=PARTS_22, **kw)
+    return _loud_head(model).eval()
+
+
+@pytest.mark.parametrize("norm", ["pre", "post", "sandwich"])
+@pytest.mark.parametrize("pos_embed", ["spe", "learned", "none"])
+def test_decoder_block_is_causal(norm: str, pos_embed: str) -> None:
+    torch.manual_seed(0)
+    block = CrissCrossDecoderBlock(16, 2, mlp_ratio=2.0, dropout=0.0, norm=norm, spe=pos_embed == "spe",
+                                   body_parts=PARTS_22[:5]).eval()
+    x, mem = torch.randn(2, 7, 5, 16), torch.randn(2, 4, 5, 16)
+    memory = block.cross_attn.project_memory(mem, torch.randn(2, 7, 5, 16))
+    t = 3
+    x2 = x.clone()
+    x2[:, t:] += torch.randn_like(x2[:, t:])
+    y, y2 = block(x, memory), block(x2, memory)
+    torch.testing.assert_close(y[:, :t], y2[:, :t])
+    assert not torch.allclose(y[:, t:], y2[:, t:])
+
+
+@pytest.mark.parametrize("t", [0, 5, 17])
+def test_ar_teacher_forcing_is_causal(t: int) -> None:
+    model = _model("stcformer-ar")
+    past, future = torch.randn(2, 10, 22, 3), torch.randn(2, 25, 22, 3)
+    perturbed = future.clone()
+    perturbed[:, t] += 1.0  # decoder input at position t + 1
+    pred, _ = model.training_outputs(past, future)
+    pred2, _ = model.training_outputs(past, perturbed)
+    torch.testing.assert_close(pred[:, : t + 1], pred2[:, : t + 1])
+    assert not torch.allclose(pred[:, t + 1 :], pred2[:, t + 1 :])
+
+
+@pytest.mark.parametrize("pos_embed", ["spe", "learned", "none"])
+@pytest.mark.parametrize("norm", ["pre", "post", "sandwich"])
+def test_ar_cached_equals_uncached(pos_embed: str, norm: str) -> None:
+    # In float64 the two paths agree to rounding; in float32 to ~1e-5 m after 25 fed-back steps.
+    model = _model("stcformer-ar", pos_embed=pos_embed, norm=norm).double()
+    past = torch.randn(2, 10, 22, 3, dtype=torch.float64) * 0.3
+    with torch.no_grad():
+        cached, uncached = model.decode(past, use_cache=True), model.decode(past, use_cache=False)
+    torch.testing.assert_close(cached, uncached, rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(model(past), cached)
+
+
+def test_ar_cached_equals_uncached_float32() -> None:
+    model = _model("stcformer-ar")
+    past = torch.randn(4, 10, 22, 3) * 0.3
+    with torch.no_grad():
+        cached, uncached = model.decode(past, use_cache=True), model.decode(past, use_cache=False)
+    torch.testing.assert_close(cached, uncached, rtol=1e-3, atol=1e-4)
+
+
+def test_ar_decoding_matches_teacher_forcing_on_own_predictions() -> None:
+    # Fed its own predictions as "ground truth", teacher forcing reproduces autoregressive decoding.
+    model = _model("stcformer-ar", t_in=8, t_out=6)
+    past = torch.randn(2, 8, 22, 3) * 0.3
+    with torch.no_grad():
+        decoded = model.decode(past)
+        forced, _ = model.training_outputs(past, decoded)
+    torch.testing.assert_close(forced, decoded, rtol=1e-4, atol=1e-5)
+
+
+def test_ar_flag_loss_and_scheduled_sampling() -> None:
+    model = _model("stcformer-ar", flag_loss_weight=0.5, sampling_ratio=0.5).train()
+    past, future = torch.randn(2, 10, 22, 3), torch.randn(2, 25, 22, 3)
+    pred, aux = model.training_outputs(past, future)
+    assert set(aux) == {"flag"} and aux["flag"] >= 0
+    (pred.mean() + aux["flag"]).backward()
+    model.sampling_ratio = 0.0
+    model.eval()
+    with torch.no_grad():
+        a, _ = model.training_outputs(past, future)
+        b, _ = model.training_outputs(past, future)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["stcformer", "stcformer-course-23k"])
+def test_one_shot_stepwise_equals_forward(name: str) -> None:
+    model = _model(name)
+    past = torch.randn(2, 10, 22, 3) * 0.3
+    with torch.no_grad():
+        full = model(past)
+        torch.testing.assert_close(model.decode_stepwise(past, use_cache=True), full, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(model.decode_stepwise(past, use_cache=False), full, rtol=1e-4, atol=1e-5)
+
+
+def test_one_shot_output_frames_causal_in_queries() -> None:
+    # Changing the decoder query of frame t leaves earlier output frames unchanged.
+    model = _model("stcformer")
+    past = torch.randn(2, 10, 22, 3)
+    queries, memory = model._prepare(past)
+    q2 = queries.clone()
+    q2[:, 12] += 1.0
+    with torch.no_grad():
+        y, y2 = model.decoder(queries, memory), model.decoder(q2, memory)
+    torch.testing.assert_close(y[:, :12], y2[:, :12])
+
+
+def test_residual_last_pose_starts_near_last_frame() -> None:
+    torch.manual_seed(0)
+    model = STCFormer(num_joints=22, input_frames=10, output_frames=25, body_parts=PARTS_22).eval()
+    past = torch.randn(2, 10, 22, 3)
+    with torch.no_grad():
+        out = model(past)
+    assert (out - past[:, -1:]).abs().max() < 0.1
+
+
+def test_bad_options_raise() -> None:
+    with pytest.raises(ValueError):
+        create_model("stcformer", num_joints=22, input_frames=10, output_frames=25, norm="mid")
+    with pytest.raises(ValueError):
+        create_model("stcformer", num_joints=22, input_frames=10, output_frames=25, pos_embed="sine")
+    with pytest.raises(ValueError):
+        create_model("stcformer", num_joints=22, input_frames=10, output_frames=25, dim=30, heads=4)
+
+
+def test_no_weight_decay_lists_embeddings() -> None:
+    spe = _model("stcformer")
+    assert any("part_embed" in n for n in spe.no_weight_decay())
+    learned = _model("stcformer-ar", pos_embed="learned")
+    assert {"enc_pos.frame_embed", "enc_pos.joint_embed", "dec_pos.frame_embed"} <= learned.no_weight_decay()
+
+
+@pytest.mark.parametrize("name", ["stcformer", "stcformer-ar", "stacformer", "sttformer", "conv-stgat"])
+def test_capture_attention_same_outputs_and_stochastic_rows(name: str) -> None:
+    model = _model(name) if name.startswith("stc") else create_model(
+        name, num_joints=22, input_frames=10, output_frames=25).eval()
+    past = torch.randn(2, 10, 22, 3) * 0.3
+    with torch.no_grad():
+        plain = model.training_outputs(past, torch.randn(2, 25, 22, 3))[0] if name == "stcformer-ar" else model(past)
+        with capture_attention(model) as records:
+            if name == "stcformer-ar":
+                torch.manual_seed(0)
+                future = torch.randn(2, 25, 22, 3)
+                captured = model.training_outputs(past, future)[0]
+                plain = model.training_outputs(past, future)[0]
+            else:
+                captured = model(past)
+        torch.testing.assert_close(captured, plain)
+    assert records
+    for r in records:
+        assert r.weights.ndim == 4 and r.grouped.ndim == 5 and r.weights.shape[0] == 2
+        torch.testing.assert_close(r.weights.sum(-1), torch.ones_like(r.weights[..., 0]))
+    # Capture is off again afterwards.
+    assert all(getattr(m, "attention_sink", None) is None for m in model.modules())
+
+
+def test_capture_records_stcformer_layout() -> None:
+    model = _model("stcformer")  # 2 encoder + 2 decoder blocks, 2 heads
+    with torch.no_grad(), capture_attention(model) as records:
+        model(torch.randn(2, 10, 22, 3))
+    kinds = [(r.block, r.kind, r.mode, tuple(r.weights.shape)) for r in records]
+    assert ("encoder.blocks.0.attn", "spatial", "self", (2, 2, 22, 22)) in kinds
+    assert ("encoder.blocks.1.attn", "temporal", "self", (2, 2, 10, 10)) in kinds
+    assert ("decoder.blocks.0.cross_attn", "temporal", "cross", (2, 2, 25, 10)) in kinds
+    assert ("decoder.blocks.1.cross_attn", "spatial", "cross", (2, 2, 22, 22)) in kinds
+    assert len(records) == 2 * 2 + 2 * 4
+    causal = [r for r in records if r.block == "decoder.blocks.0.self_attn" and r.kind == "temporal"][0]
+    assert torch.all(causal.weights.triu(diagonal=1) == 0)
+    assert isinstance(model, STCFormer) and not isinstance(model, STCFormerAR)
