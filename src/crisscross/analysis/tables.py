@@ -13,9 +13,9 @@ def horizon_table(results: Mapping[str, Mapping[str, Any]], averaging: str = "mp
                   tablefmt: str = "github", floatfmt: str = ".1f") -> str:
     """One row per labelled result: MPJPE (mm) per horizon in ms and the average over all output frames."""
     first = next(iter(results.values()))
-    horizons = list(first[averaging]["horizons"])
+    horizons = [str(h) for h in first["horizons_ms"]]
     headers = ["model"] + [f"{h} ms" for h in horizons] + ["avg"]
-    rows = [[label] + [r[averaging]["horizons"][h] for h in horizons] + [r[averaging]["avg"]]
+    rows = [[label] + [r[averaging]["mean"][h] for h in horizons] + [r[averaging]["mean"]["avg"]]
             for label, r in results.items()]
     return tabulate(rows, headers=headers, tablefmt=tablefmt, floatfmt=floatfmt)
 
@@ -24,9 +24,9 @@ def action_table(result: Mapping[str, Any], averaging: str = "mpjpe22_mm", table
                  floatfmt: str = ".1f") -> str:
     """One row per action (and the mean over actions): MPJPE (mm) per horizon."""
     per_action = result[averaging]["per_action"]
-    horizons = list(result[averaging]["horizons"])
+    horizons = [str(h) for h in result["horizons_ms"]]
     headers = ["action"] + [f"{h} ms" for h in horizons] + ["avg"]
-    rows = [[a] + [v["horizons"][h] for h in horizons] + [v["avg"]] for a, v in per_action.items()]
-    rows.append(["mean over actions"] + [result[averaging]["horizons"][h] for h in horizons]
-                + [result[averaging]["avg"]])
+    rows = [[a] + [v[h] for h in horizons] + [v["avg"]] for a, v in per_action.items()]
+    mean = result[averaging]["mean"]
+    rows.append(["mean over actions"] + [mean[h] for h in horizons] + [mean["avg"]])
     return tabulate(rows, headers=headers, tablefmt=tablefmt, floatfmt=floatfmt)

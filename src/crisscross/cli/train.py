@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
                                output_frames=ev["output_frames"], actions=d.actions if d else None)
         rows["zero-velocity"] = base
     print(f"\nMPJPE (mm) on {ev['dataset']} / {ev['split']}, protocol {ev['protocol']}, over the "
-          f"{ev['num_predicted_joints']} predicted joints; {ev['num_windows']} windows")
+          f"{ev['joint_counts']['mpjpe22_mm']} predicted joints; {ev['num_windows']} windows")
     print(horizon_table(rows, "mpjpe22_mm"))
     print(f"\nrun folder: {result.run_dir}  (train time {result.train_time_s:.0f} s, {result.steps} steps)")
     sys.stdout.flush()

@@ -181,7 +181,7 @@ class EvalConfig:
 
     protocol: str | None = None
     batch_size: int = 1024
-    select_metric: str = "mpjpe22_mm.avg"
+    select_metric: str = "mpjpe22_mm.mean.avg"
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1, "eval.batch_size", f"must be >= 1, got {self.batch_size}")

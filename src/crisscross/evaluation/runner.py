@@ -12,7 +12,27 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-__all__ = ["resolve_checkpoint", "load_model_from_checkpoint", "evaluate_source", "evaluate_model"]
+__all__ = ["default_protocol_name", "resolve_checkpoint", "load_model_from_checkpoint", "evaluate_source",
+           "evaluate_model"]
+
+# The protocol each dataset is evaluated under unless one is named: the literature's most common one.
+_PREFERRED_WINDOW_RULES = ("256", "8", "srnn8", "all")
+
+
+def default_protocol_name(dataset: str, input_frames: int, output_frames: int) -> str:
+    """The default protocol for a dataset and window lengths ("256 per action" for H3.6M, 8 per file for CMU)."""
+    from crisscross.evaluation.protocols import PROTOCOLS
+
+    candidates = [p for p in PROTOCOLS.values()
+                  if p.dataset == dataset and (p.input_frames, p.output_frames) == (input_frames, output_frames)]
+    for rule in _PREFERRED_WINDOW_RULES:
+        for p in candidates:
+            if p.name.endswith("-" + rule):
+                return p.name
+    if candidates:
+        return candidates[0].name
+    raise ValueError(f"no protocol for dataset {dataset!r} with {input_frames} -> {output_frames} frames; "
+                     f"known: {', '.join(PROTOCOLS)}")
 
 
 def resolve_checkpoint(source: str | Path) -> Path:
@@ -51,11 +71,11 @@ def evaluate_model(model: nn.Module, *, dataset: str, split: str, protocol: str 
     """Evaluate ``model`` on ``dataset``/``split`` under ``protocol`` (the dataset's default when None)."""
     from crisscross.data.datasets import load_motion
     from crisscross.evaluation.evaluate import evaluate_forecaster, make_predict_fn
-    from crisscross.evaluation.protocols import default_protocol, get_protocol
+    from crisscross.evaluation.protocols import get_protocol
     from crisscross.runtime import select_device
 
     dev = select_device(device)
-    proto = get_protocol(protocol or default_protocol(dataset, input_frames, output_frames))
+    proto = get_protocol(protocol or default_protocol_name(dataset, input_frames, output_frames))
     if (proto.input_frames, proto.output_frames) != (input_frames, output_frames):
         raise ValueError(f"protocol {proto.name} is {proto.input_frames} -> {proto.output_frames} frames but the "
                          f"model is {input_frames} -> {output_frames}")
@@ -63,7 +83,6 @@ def evaluate_model(model: nn.Module, *, dataset: str, split: str, protocol: str 
     model = model.to(dev).eval()
     result = evaluate_forecaster(make_predict_fn(model, motion.skeleton), motion, proto, device=dev,
                                  batch_size=batch_size, actions=actions)
-    result.update(dataset=dataset, split=split)
     return result
 
 
@@ -77,8 +96,8 @@ def evaluate_source(source: str | None = None, *, model_name: str | None = None,
     Unset arguments default to what the checkpoint's config used (dataset, data folder, validation split,
     protocol); for a model by name they default to the embedded synthetic data, ``val``, 10 -> 25 frames.
     """
+    from crisscross.data.datasets import get_dataset_info
     from crisscross.data.skeleton import get_skeleton
-    from crisscross.data.datasets import DATASETS
     from crisscross.training.loop import build_model
 
     if (source is None) == (model_name is None):
@@ -99,9 +118,7 @@ def evaluate_source(source: str | None = None, *, model_name: str | None = None,
         result.update(model=ckpt["model_name"], checkpoint=str(ckpt_path))
         return result
     dataset = dataset or "synthetic"
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
-    skeleton = get_skeleton(DATASETS[dataset].skeleton)
+    skeleton = get_skeleton(get_dataset_info(dataset).skeleton)
     t_in, t_out = input_frames or 10, output_frames or 25
     model = build_model(model_name, {}, skeleton, t_in, t_out)
     result = evaluate_model(model, dataset=dataset, split=split or "val", protocol=protocol, data_dir=data_dir,

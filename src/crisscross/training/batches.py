@@ -33,8 +33,6 @@ class WindowBank:
     @classmethod
     def from_motion(cls, motion, window: int, stride: int, device: torch.device) -> "WindowBank":
         """Build from a ``MotionSet`` (all windows of length ``window`` inside one sequence)."""
-        from crisscross.data.augment import LATERAL_AXIS, VERTICAL_AXIS, mirror_permutation
-
         skeleton = motion.skeleton
         starts = motion.train_windows(window, stride=stride)
         if starts.numel() == 0:
@@ -44,9 +42,9 @@ class WindowBank:
             starts=starts.to(device),
             window=window,
             predicted=torch.as_tensor(skeleton.predicted, dtype=torch.long, device=device),
-            mirror_perm=mirror_permutation(skeleton).to(device),
-            lateral_axis=LATERAL_AXIS,
-            vertical_axis=VERTICAL_AXIS,
+            mirror_perm=torch.as_tensor(skeleton.mirror_permutation(), dtype=torch.long, device=device),
+            lateral_axis=skeleton.lateral_axis,
+            vertical_axis=skeleton.vertical_axis,
         )
 
     def __len__(self) -> int:

@@ -192,7 +192,8 @@ def fit(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, resume: str
         The run's result; the run folder holds config, environment, metrics, checkpoints and evaluation.
     """
     from crisscross.data.datasets import load_motion
-    from crisscross.evaluation.protocols import default_protocol, get_protocol
+    from crisscross.evaluation.protocols import get_protocol
+    from crisscross.evaluation.runner import default_protocol_name
 
     ckpt = None
     if resume is not None:
@@ -215,7 +216,7 @@ def fit(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, resume: str
     d = cfg.data
     train_set = load_motion(d.dataset, split=d.train_split, data_dir=d.data_dir, cache_dir=d.cache_dir, actions=d.actions)
     val_set = load_motion(d.dataset, split=d.val_split, data_dir=d.data_dir, cache_dir=d.cache_dir, actions=d.actions)
-    protocol = get_protocol(cfg.eval.protocol or default_protocol(d.dataset, d.input_frames, d.output_frames))
+    protocol = get_protocol(cfg.eval.protocol or default_protocol_name(d.dataset, d.input_frames, d.output_frames))
     skeleton = train_set.skeleton
 
     model = build_model(cfg.model.name, cfg.model.args, skeleton, d.input_frames, d.output_frames).to(device)
@@ -350,8 +351,8 @@ def fit(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, resume: str
             if state.epoch % cfg.train.eval_every_epochs == 0 or state.epoch == cfg.train.epochs:
                 val = _evaluate(eval_model(), val_set, protocol, device, cfg.eval.batch_size)
                 current = metric_at(val, cfg.eval.select_metric)
-                row.update({"val/" + cfg.eval.select_metric: current, "val/mpjpe22_avg_mm": val["mpjpe22_mm"]["avg"],
-                            "val/mpjpe32_avg_mm": val["mpjpe32_mm"]["avg"]})
+                row.update({"val/" + cfg.eval.select_metric: current, "val/mpjpe22_avg_mm": val["mpjpe22_mm"]["mean"]["avg"],
+                            "val/mpjpe32_avg_mm": val["mpjpe32_mm"]["mean"]["avg"]})
                 if current < state.best_metric:
                     state.best_metric, state.best_epoch, state.bad_epochs = current, state.epoch, 0
                     save("best")
