@@ -1,0 +1,94 @@
+"""Pure position metrics with documented shapes (no I/O, no joint or frame selection, no in-place edits).
+
+MPJPE ("mean per-joint position error", Protocol #1 of Human3.6M) is the mean over joints of the Euclidean distance
+between predicted and true joint positions, as in LTD / HisRepItself / siMLPe (``torch.norm(..., dim=-1).mean``).
+Which joints and frames to average, and the mean over samples and actions, are decided in ``evaluate.py``.
+Every metric is computed in float32 (or float64 if given), even when the inputs are half precision.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["per_joint_error", "mpjpe", "velocity", "velocity_error", "bone_lengths"]
+
+
+def _promote(x: torch.Tensor) -> torch.Tensor:
+    return x if x.dtype == torch.float64 else x.float()
+
+
+def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+    if pred.shape[-1] != 3:
+        raise ValueError(f"expected positions [..., J, 3], got {tuple(pred.shape)}")
+
+
+def per_joint_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Euclidean distance per joint.
+
+    Args:
+        pred: Tensor[..., J, 3] predicted positions.
+        target: Tensor[..., J, 3] true positions.
+
+    Returns:
+        Tensor[..., J] distances, in the unit of the inputs, float32 (float64 if an input is float64).
+    """
+    _check_pair(pred, target)
+    return torch.linalg.vector_norm(_promote(pred) - _promote(target), dim=-1)
+
+
+def mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean per-joint position error, keeping every leading dimension.
+
+    Args:
+        pred: Tensor[..., J, 3] predicted positions.
+        target: Tensor[..., J, 3] true positions.
+
+    Returns:
+        Tensor[...] mean over the J joints of the per-joint distance (e.g. [B, T] for [B, T, J, 3] inputs).
+    """
+    return per_joint_error(pred, target).mean(dim=-1)
+
+
+def velocity(positions: torch.Tensor) -> torch.Tensor:
+    """Frame-to-frame displacement along the time axis.
+
+    Args:
+        positions: Tensor[..., T, J, 3].
+
+    Returns:
+        Tensor[..., T - 1, J, 3], ``positions[..., 1:, :, :] - positions[..., :-1, :, :]`` (unit per frame).
+    """
+    x = _promote(positions)
+    return x[..., 1:, :, :] - x[..., :-1, :, :]
+
+
+def velocity_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean per-joint error of the frame-to-frame displacements (siMLPe's velocity loss term).
+
+    Args:
+        pred: Tensor[..., T, J, 3] predicted positions.
+        target: Tensor[..., T, J, 3] true positions.
+
+    Returns:
+        Tensor[..., T - 1] mean over joints of the distance between predicted and true displacements.
+    """
+    _check_pair(pred, target)
+    return mpjpe(velocity(pred), velocity(target))
+
+
+def bone_lengths(positions: torch.Tensor, parents: tuple[int, ...] | list[int]) -> torch.Tensor:
+    """Length of the bone from each non-root joint to its parent.
+
+    Args:
+        positions: Tensor[..., J, 3].
+        parents: parent index per joint, ``-1`` for roots.
+
+    Returns:
+        Tensor[..., J_nonroot] lengths, in the order of the non-root joints.
+    """
+    child = [j for j, p in enumerate(parents) if p >= 0]
+    parent = [parents[j] for j in child]
+    x = _promote(positions)
+    return torch.linalg.vector_norm(x[..., child, :] - x[..., parent, :], dim=-1)

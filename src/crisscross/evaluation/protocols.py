@@ -1,0 +1,263 @@
+"""Forecasting evaluation protocols as named, frozen records, and the exact test-window rules they use.
+
+Window rules (all on the 25 fps sequences, frame indices 0-based within a sequence; ``n_in``/``n_out`` = input/output
+frames, ``seq_len = n_in + n_out``):
+
+``srnn8`` / ``256`` (H3.6M; Martinez ``find_indices_srnn`` and HisRepItself ``find_indices_256``)
+    Per subject and action, one ``numpy.random.RandomState(1234567890)``; then 4 (``srnn8``) or 128 (``256``)
+    iterations, each drawing ``idx1 = rng.randint(16, T1 - 150)`` for sub-action 1 and then
+    ``idx2 = rng.randint(16, T2 - 150)`` for sub-action 2 (T = downsampled length). A draw gives the window
+    ``[idx + 50 - n_in, idx + 50 - n_in + seq_len)``, so the predicted frames start at ``idx + 50`` whatever
+    ``n_in`` is. Hence 8 / 256 windows per action, and the ``srnn8`` windows are the first 4 draws of ``256``.
+    If one of the two sub-actions is absent (the shared archive lacks S11 ``sittingdown_1``), the present one gets
+    its own ``RandomState(seed)`` and 4 / 128 draws; the action then has half the windows. Sub-actions other than 1
+    and 2 (not in the real data) are treated the same way, one at a time.
+``all`` (MSR-GCN ``test_manner="all"``, followed by PGBIG)
+    Our reading of MSR-GCN ``datas/data_utils.py::load_data_3d``: every sub-action sequence of length T contributes
+    the windows ``[i, i + seq_len)`` for every ``i in range(T - 100)`` (the window starts at ``i``; the first
+    predicted frame is ``i + n_in``). MSR-GCN only used ``n_in = 10``; the 50-input variant applies the same rule.
+``cmu8`` (LTD ``load_data_cmu_3d``, ``is_test``)
+    Per file, a fresh ``RandomState(1234567890)`` and 8 draws ``idx = rng.randint(0, T - 75)``; window
+    ``[idx + 50 - n_in, idx + 50 + n_out)``.
+``strided``
+    Deterministic windows whose predicted part starts at frames ``50, 50 + s, 50 + 2 s, ...`` (``s`` = ``stride``)
+    as long as it fits; window start = that frame minus ``n_in``. With ``stride=1`` and ``first_future_frame=n_in``
+    this is "every stride-1 window" (MSR-GCN / PGBIG CMU ``all``).
+
+Horizons are in milliseconds; at 25 fps 80/160/320/400/560/720/880/1000 ms are future frames 2/4/8/10/14/18/22/25
+(1-based), as in siMLPe's ``#2 ... #25`` and LTD's ``eval_frame``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from crisscross.data.motion import MotionSet
+
+__all__ = [
+    "LITERATURE_SEED",
+    "LITERATURE_HORIZONS_MS",
+    "WINDOW_RULES",
+    "ForecastProtocol",
+    "PROTOCOLS",
+    "get_protocol",
+    "list_protocols",
+    "protocol_windows",
+]
+
+LITERATURE_SEED = 1234567890
+LITERATURE_HORIZONS_MS: tuple[int, ...] = (80, 160, 320, 400, 560, 720, 880, 1000)
+WINDOW_RULES: tuple[str, ...] = ("srnn8", "256", "all", "cmu8", "strided")
+
+# Constants of the literature's window formulas (frames at 25 fps).
+_SRNN_SOURCE_LEN = 50  # predicted frames start at idx + 50
+_SRNN_MIN_IDX = 16
+_SRNN_MARGIN = 150
+_MSR_ALL_MARGIN = 100
+_CMU_TOTAL = 75  # source 50 + target 25
+_DRAWS = {"srnn8": 4, "256": 128}
+
+
+@dataclass(frozen=True)
+class ForecastProtocol:
+    """A named evaluation protocol; result files record its ``name`` and ``version``.
+
+    Attributes:
+        name: unique identifier, ``<dataset>-<input>-<output>-<rule>``.
+        dataset: dataset the protocol is defined on (``h36m``, ``cmu``, ``synthetic``).
+        input_frames: observed frames given to the model.
+        output_frames: predicted frames scored.
+        window_rule: one of :data:`WINDOW_RULES` (see the module docstring for the exact rules).
+        fps: frame rate the windows are cut at.
+        horizons_ms: horizons reported individually, in milliseconds after the last observed frame.
+        seed: seed of the window draws (unused by deterministic rules).
+        stride: step between windows for the ``strided`` rule.
+        first_future_frame: first predicted frame of the first window for the ``strided`` rule.
+        split: split the published numbers use (H3.6M ``test`` = S5); any split can be evaluated.
+        description: one line for listings.
+        version: bumped whenever the windows or averaging of this name change.
+    """
+
+    name: str
+    dataset: str
+    input_frames: int
+    output_frames: int
+    window_rule: str
+    fps: float = 25.0
+    horizons_ms: tuple[int, ...] = LITERATURE_HORIZONS_MS
+    seed: int = LITERATURE_SEED
+    stride: int = 1
+    first_future_frame: int = _SRNN_SOURCE_LEN
+    split: str = "test"
+    description: str = ""
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        if self.window_rule not in WINDOW_RULES:
+            raise ValueError(f"protocol {self.name!r}: unknown window rule {self.window_rule!r}; "
+                             f"known rules: {', '.join(WINDOW_RULES)}")
+        if self.input_frames < 1 or self.output_frames < 1 or self.stride < 1:
+            raise ValueError(f"protocol {self.name!r}: input_frames, output_frames and stride must be positive")
+        self.horizon_frames  # validates the horizons
+
+    @property
+    def window_frames(self) -> int:
+        """Frames per window, ``input_frames + output_frames``."""
+        return self.input_frames + self.output_frames
+
+    @property
+    def horizon_frames(self) -> tuple[int, ...]:
+        """1-based future frame index of each horizon (80 ms -> 2 at 25 fps).
+
+        Raises:
+            ValueError: a horizon is not a whole number of frames or lies beyond ``output_frames``.
+        """
+        frames = []
+        for ms in self.horizons_ms:
+            exact = ms * self.fps / 1000.0
+            frame = round(exact)
+            if abs(exact - frame) > 1e-6 or not 1 <= frame <= self.output_frames:
+                raise ValueError(f"protocol {self.name!r}: horizon {ms} ms is not a future frame at {self.fps:g} fps "
+                                 f"within {self.output_frames} output frames")
+            frames.append(frame)
+        return tuple(frames)
+
+
+def _h36m(input_frames: int, rule: str, description: str) -> ForecastProtocol:
+    return ForecastProtocol(f"h36m-{input_frames}-25-{rule}", "h36m", input_frames, 25, rule, description=description)
+
+
+PROTOCOLS: dict[str, ForecastProtocol] = {
+    p.name: p
+    for p in (
+        _h36m(10, "256", "H3.6M, 10 -> 25 frames, 256 windows per action (HisRepItself/siMLPe draws)"),
+        _h36m(10, "srnn8", "H3.6M, 10 -> 25 frames, 8 windows per action (SRNN/Martinez draws; LTD papers)"),
+        _h36m(10, "all", "H3.6M, 10 -> 25 frames, every start i < T - 100 (MSR-GCN / PGBIG)"),
+        _h36m(50, "256", "H3.6M, 50 -> 25 frames, 256 windows per action (HisRepItself/siMLPe)"),
+        _h36m(50, "srnn8", "H3.6M, 50 -> 25 frames, 8 windows per action (SRNN draws)"),
+        _h36m(50, "all", "H3.6M, 50 -> 25 frames, every start i < T - 100 (MSR-GCN rule)"),
+        ForecastProtocol("cmu-10-25-8", "cmu", 10, 25, "cmu8",
+                         description="CMU-Mocap, 10 -> 25 frames, 8 windows per file (LTD)"),
+        ForecastProtocol("cmu-10-25-all", "cmu", 10, 25, "strided", stride=1, first_future_frame=10,
+                         description="CMU-Mocap, 10 -> 25 frames, every stride-1 window (MSR-GCN / PGBIG)"),
+        ForecastProtocol("synthetic-10-25", "synthetic", 10, 25, "strided", stride=5,
+                         description="embedded synthetic data, 10 -> 25 frames, predicted part every 5 frames from 50"),
+        ForecastProtocol("synthetic-50-25", "synthetic", 50, 25, "strided", stride=5,
+                         description="embedded synthetic data, 50 -> 25 frames, same future frames as synthetic-10-25"),
+    )
+}
+
+
+def list_protocols(dataset: str | None = None) -> list[str]:
+    """Protocol names, sorted, optionally only those of one dataset."""
+    return sorted(n for n, p in PROTOCOLS.items() if dataset is None or p.dataset == dataset)
+
+
+def get_protocol(name: str) -> ForecastProtocol:
+    """The protocol called ``name``.
+
+    Raises:
+        KeyError: unknown name; the message lists the known ones.
+    """
+    if name not in PROTOCOLS:
+        raise KeyError(f"unknown protocol {name!r}; known protocols: {', '.join(list_protocols())}")
+    return PROTOCOLS[name]
+
+
+def _random_draw_starts(lengths: list[int], labels: list[str], protocol: ForecastProtocol) -> list[list[int]]:
+    """SRNN/256 draws for one or two sequences sharing one RNG; local window starts per sequence."""
+    draws = _DRAWS[protocol.window_rule]
+    n_in, n_out = protocol.input_frames, protocol.output_frames
+    if n_in > _SRNN_SOURCE_LEN + _SRNN_MIN_IDX or _SRNN_SOURCE_LEN + n_out > _SRNN_MARGIN:
+        raise ValueError(f"protocol {protocol.name!r}: the SRNN window formula needs input_frames <= 66 "
+                         "and output_frames <= 100")
+    for length, label in zip(lengths, labels):
+        if length - _SRNN_MARGIN <= _SRNN_MIN_IDX:
+            raise ValueError(f"protocol {protocol.name!r}: sequence {label} has {length} frames; the "
+                             f"{protocol.window_rule} rule needs more than {_SRNN_MARGIN + _SRNN_MIN_IDX}")
+    rng = np.random.RandomState(protocol.seed)
+    starts: list[list[int]] = [[] for _ in lengths]
+    for _ in range(draws):
+        for k, length in enumerate(lengths):  # idx1 then idx2 within each iteration, as find_indices_*
+            idx = int(rng.randint(_SRNN_MIN_IDX, length - _SRNN_MARGIN))
+            starts[k].append(idx + _SRNN_SOURCE_LEN - n_in)
+    return starts
+
+
+def _h36m_random_windows(motion: MotionSet, protocol: ForecastProtocol, action: str) -> list[int]:
+    """Global window starts of one action under ``srnn8`` / ``256``, subject by subject."""
+    result: list[int] = []
+    subjects = list(dict.fromkeys(k.subject for k in motion.keys if k.action == action))
+    for subject in subjects:
+        by_sub = {k.subaction: i for i, k in enumerate(motion.keys) if k.subject == subject and k.action == action}
+        groups = [[by_sub[1], by_sub[2]]] if 1 in by_sub and 2 in by_sub else []
+        paired = {s for g in groups for s in (1, 2)}
+        groups += [[by_sub[s]] for s in sorted(by_sub) if s not in paired]
+        for group in groups:
+            lengths = [int(motion.seq_lengths[i]) for i in group]
+            local = _random_draw_starts(lengths, [str(motion.keys[i]) for i in group], protocol)
+            for seq, starts in zip(group, local):  # sub-action 1's windows first, then 2's (HisRepItself order)
+                result.extend(int(motion.seq_starts[seq]) + s for s in starts)
+    return result
+
+
+def _sequence_windows(length: int, label: str, protocol: ForecastProtocol) -> list[int]:
+    """Local window starts of one sequence under the per-sequence rules (``all``, ``cmu8``, ``strided``)."""
+    n_in, n_out, rule = protocol.input_frames, protocol.output_frames, protocol.window_rule
+    if rule == "all":
+        if protocol.window_frames > _MSR_ALL_MARGIN + 1:
+            raise ValueError(f"protocol {protocol.name!r}: the 'all' rule needs input + output <= 101 frames")
+        return list(range(max(length - _MSR_ALL_MARGIN, 0)))
+    if rule == "cmu8":
+        if n_in > _SRNN_SOURCE_LEN or n_out > _CMU_TOTAL - _SRNN_SOURCE_LEN:
+            raise ValueError(f"protocol {protocol.name!r}: the cmu8 rule needs input_frames <= 50, output_frames <= 25")
+        if length - _CMU_TOTAL <= 0:
+            raise ValueError(f"protocol {protocol.name!r}: sequence {label} has {length} frames; cmu8 needs more "
+                             f"than {_CMU_TOTAL}")
+        rng = np.random.RandomState(protocol.seed)
+        return [int(rng.randint(0, length - _CMU_TOTAL)) + _SRNN_SOURCE_LEN - n_in for _ in range(8)]
+    if rule == "strided":
+        first = protocol.first_future_frame
+        if first < n_in:
+            raise ValueError(f"protocol {protocol.name!r}: first_future_frame must be >= input_frames")
+        return [f - n_in for f in range(first, length - n_out + 1, protocol.stride)]
+    raise ValueError(f"protocol {protocol.name!r}: rule {rule!r} is not a per-sequence rule")
+
+
+def protocol_windows(motion: MotionSet, protocol: ForecastProtocol) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The evaluation windows of ``protocol`` on ``motion``.
+
+    Args:
+        motion: the split to evaluate (e.g. H3.6M S5 test or S11 validation), at ``protocol.fps``.
+        protocol: the protocol.
+
+    Returns:
+        ``(starts, action_index, action_names)``: LongTensor[W] global start frames (window =
+        ``protocol.window_frames`` frames from there, see :meth:`MotionSet.gather`), LongTensor[W] index of each
+        window's action into ``action_names``, and the actions with at least one window in canonical order.
+
+    Raises:
+        ValueError: frame-rate mismatch, or a sequence too short for the rule (the message names it).
+    """
+    if abs(motion.fps - protocol.fps) > 1e-6:
+        raise ValueError(f"protocol {protocol.name!r} needs {protocol.fps:g} fps data, got {motion.fps:g} fps")
+    starts: list[int] = []
+    action_ids: list[int] = []
+    names: list[str] = []
+    for action in motion.actions():
+        if protocol.window_rule in _DRAWS:
+            action_starts = _h36m_random_windows(motion, protocol, action)
+        else:
+            action_starts = []
+            for i, key in enumerate(motion.keys):
+                if key.action == action:
+                    local = _sequence_windows(int(motion.seq_lengths[i]), str(key), protocol)
+                    action_starts.extend(int(motion.seq_starts[i]) + s for s in local)
+        if action_starts:
+            action_ids.extend([len(names)] * len(action_starts))
+            names.append(action)
+            starts.extend(action_starts)
+    return torch.tensor(starts, dtype=torch.long), torch.tensor(action_ids, dtype=torch.long), names
