@@ -1,9 +1,19 @@
 """Motion data: skeletons, forward kinematics, datasets (embedded synthetic, H3.6M, CMU, user files), windows.
 
-Positions are float32 millimetres, root-centred, ``Tensor[N, J, 3]``; see :class:`MotionSet`.
+Positions are float32 millimetres, root-centred, ``Tensor[N, J, 3]``; see :class:`MotionSet`. Importing this package
+reads no files and no environment variables; loaders take the data and cache folders as arguments.
 """
 
-from crisscross.data.datasets import DATASETS, DatasetInfo, get_dataset_info, load_motion
+from crisscross.data.augment import augment_batch, mirror, reverse_time, rotate_vertical
+from crisscross.data.datasets import (
+    DATASETS,
+    DataDirReport,
+    DatasetInfo,
+    check_data_dir,
+    find_data_dir,
+    get_dataset_info,
+    load_motion,
+)
 from crisscross.data.errors import DataError
 from crisscross.data.kinematics import expmap_to_rotmat, forward_kinematics, rest_pose, rotmat_to_expmap
 from crisscross.data.motion import MotionSet, SequenceKey
@@ -13,6 +23,7 @@ __all__ = [
     "BODY_PARTS",
     "CMU_SKELETON",
     "DATASETS",
+    "DataDirReport",
     "DataError",
     "DatasetInfo",
     "H36M_SKELETON",
@@ -20,11 +31,17 @@ __all__ = [
     "SKELETONS",
     "SequenceKey",
     "Skeleton",
+    "augment_batch",
+    "check_data_dir",
     "expmap_to_rotmat",
+    "find_data_dir",
     "forward_kinematics",
     "get_dataset_info",
     "get_skeleton",
     "load_motion",
+    "mirror",
     "rest_pose",
+    "reverse_time",
+    "rotate_vertical",
     "rotmat_to_expmap",
 ]

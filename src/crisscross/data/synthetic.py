@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from crisscross.data.kinematics import expmap_to_rotmat, forward_kinematics, rotmat_to_expmap
+from crisscross.data.kinematics import expmap_to_rotmat, forward_kinematics, rotmat_to_expmap, single_threaded_torch
 from crisscross.data.motion import MotionSet, SequenceKey
 from crisscross.data.skeleton import H36M_SKELETON
 
@@ -238,6 +238,22 @@ def _slow_drift(rng: np.random.Generator, time_s: np.ndarray, hz_range: tuple[fl
     return np.sin(2 * _PI * freqs[:, None] * time_s[None, :] + phases[:, None]).sum(0) * math.sqrt(2.0 / 3.0)
 
 
+def _first_order_lowpass(inputs: np.ndarray, decay: np.ndarray, state: np.ndarray, block: int = 128) -> np.ndarray:
+    """``x[t] = decay * x[t-1] + inputs[t]`` from ``x[-1] = state``, vectorised over blocks of frames: [T, K].
+
+    Within a block, ``x[i] = a^(i+1) * (state + cumsum_j(inputs[j] / a^(j+1)))``; blocks are short enough that
+    ``a^-block`` stays small (at most e^2.6 for the 1 s time constants used here).
+    """
+    powers = decay[None, :] ** np.arange(1, block + 1)[:, None]  # [block, K]
+    out = np.empty_like(inputs)
+    for begin in range(0, inputs.shape[0], block):
+        chunk = inputs[begin:begin + block]
+        scale = powers[: len(chunk)]
+        out[begin:begin + block] = scale * (state + np.cumsum(chunk / scale, axis=0))
+        state = out[begin + len(chunk) - 1]
+    return out
+
+
 def _smooth_random_process(
     rng: np.random.Generator, num_frames: int, fps: float, tau_s: np.ndarray, std: np.ndarray
 ) -> np.ndarray:
@@ -245,26 +261,27 @@ def _smooth_random_process(
 
     White noise through two cascaded first-order low-pass filters with time constant ``tau_s`` (a critically damped
     second-order process): unlike a plain Ornstein-Uhlenbeck process its paths are smooth, so the next few frames
-    are predictable while the state one second ahead is not.
+    are predictable while the state one second ahead is not. The initial state is drawn from the stationary
+    distribution, so no burn-in is needed.
 
     Args:
         tau_s: Array[K] time constants in seconds.
         std: Array[K] stationary standard deviations.
     """
-    decay = np.exp(-1.0 / (fps * tau_s))
-    # Stationary variance of the cascade for unit innovations: (1 + a^2) / (1 - a^2)^3.
-    gain = std / np.sqrt((1 + decay**2) / (1 - decay**2) ** 3)
-    burn_in = int(np.ceil(6 * fps * tau_s.max()))
-    innovations = rng.normal(size=(burn_in + num_frames, len(tau_s))) * gain
-    first = np.zeros(len(tau_s))
-    second = np.zeros(len(tau_s))
-    out = np.empty((num_frames, len(tau_s)))
-    for t in range(burn_in + num_frames):
-        first = decay * first + innovations[t]
-        second = decay * second + first
-        if t >= burn_in:
-            out[t - burn_in] = second
-    return out
+    a = np.exp(-1.0 / (fps * tau_s))
+    a2 = a * a
+    # Stationary moments of (first, second) for unit innovations: Var(second) = (1 + a^2) / (1 - a^2)^3.
+    var_first = 1.0 / (1 - a2)
+    cov = var_first / (1 - a2)
+    var_second = (1 + a2) / (1 - a2) ** 3
+    gain = std / np.sqrt(var_second)
+    first0 = rng.normal(size=len(a)) * np.sqrt(var_first)
+    second0 = cov / var_first * first0 + rng.normal(size=len(a)) * np.sqrt(var_second - cov * cov / var_first)
+    # Start one step "before" frame 0 so that frame 0 itself is a stationary draw filtered once more.
+    innovations = rng.normal(size=(num_frames, len(a)))
+    first = _first_order_lowpass(innovations, a, first0)
+    second = _first_order_lowpass(first, a, second0)
+    return second * gain
 
 
 def _smoothed_noise(rng: np.random.Generator, shape: tuple[int, ...], std: float, taps: int = 9) -> np.ndarray:
@@ -346,9 +363,12 @@ def generate_sequence(
     moving = sorted({osc.joint for osc in spec.oscillations} | {w.joint for w in wander})
     axis_angle[:, moving] += _smoothed_noise(rng, (frames_50, len(moving), 3), noise_std_rad)
 
-    local = base_local[None] @ expmap_to_rotmat(torch.from_numpy(axis_angle))  # [T, J, 3, 3]
-    angles = torch.zeros(frames_50, skeleton.num_angle_values, dtype=torch.float64)
-    angles[:, 3:] = rotmat_to_expmap(local).reshape(frames_50, -1)
+    # Only joints that move or have a base rotation need the matrix round trip; the others keep exp-map zero.
+    rotated = sorted(set(moving) | set(_BASE_EXPMAPS))
+    local = base_local[rotated][None] @ expmap_to_rotmat(torch.from_numpy(axis_angle[:, rotated]))  # [T, R, 3, 3]
+    expmaps = torch.zeros(frames_50, skeleton.num_joints, 3, dtype=torch.float64)
+    expmaps[:, rotated] = rotmat_to_expmap(local)
+    angles = torch.cat([torch.zeros(frames_50, 3, dtype=torch.float64), expmaps.reshape(frames_50, -1)], dim=1)
     positions = forward_kinematics(angles, skeleton)
     return positions[::2].to(torch.float32)
 
@@ -381,6 +401,17 @@ def load_synthetic(split: str = "train", actions: list[str] | None = None, seed:
         raise ValueError(f"unknown synthetic action(s) {unknown}; known actions: {', '.join(all_actions)}")
     subjects, per_subject, (min_len, max_len) = SYNTHETIC_SPLITS[split]
     sequences, keys = [], []
+    with single_threaded_torch():
+        _generate_split(chosen, subjects, per_subject, (min_len, max_len), seed, sequences, keys)
+        return MotionSet.from_sequences(sequences, keys, H36M_SKELETON, SYNTHETIC_FPS, dataset="synthetic",
+                                        split=split, action_order=all_actions)
+
+
+def _generate_split(chosen: list[str], subjects: tuple[str, ...], per_subject: int, length_range: tuple[int, int],
+                    seed: int, sequences: list[torch.Tensor], keys: list[SequenceKey]) -> None:
+    """Append every sequence of the chosen actions and subjects to ``sequences`` and ``keys``."""
+    all_actions = list(SYNTHETIC_ACTIONS)
+    min_len, max_len = length_range
     for action in chosen:
         action_id = all_actions.index(action)
         count = len(SYNTHETIC_ACTIONS[action].oscillations)
@@ -392,5 +423,3 @@ def load_synthetic(split: str = "train", actions: list[str] | None = None, seed:
                 num_frames = int(rng.integers(min_len, max_len + 1))
                 sequences.append(generate_sequence(action, num_frames, rng, subject_style))
                 keys.append(SequenceKey(subject, action, subaction))
-    return MotionSet.from_sequences(sequences, keys, H36M_SKELETON, SYNTHETIC_FPS, dataset="synthetic", split=split,
-                                    action_order=all_actions)

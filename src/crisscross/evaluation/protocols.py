@@ -147,6 +147,10 @@ PROTOCOLS: dict[str, ForecastProtocol] = {
                          description="embedded synthetic data, 10 -> 25 frames, predicted part every 5 frames from 50"),
         ForecastProtocol("synthetic-50-25", "synthetic", 50, 25, "strided", stride=5,
                          description="embedded synthetic data, 50 -> 25 frames, same future frames as synthetic-10-25"),
+        ForecastProtocol("npz-10-25", "npz", 10, 25, "strided", stride=5,
+                         description="user recordings, 10 -> 25 frames, predicted part every 5 frames from frame 50"),
+        ForecastProtocol("npz-50-25", "npz", 50, 25, "strided", stride=5,
+                         description="user recordings, 50 -> 25 frames, same future frames as npz-10-25"),
     )
 }
 
