@@ -20,6 +20,10 @@ SUBCOMMANDS = {
     "eval": "crisscross.cli.evaluate",
     "models": "crisscross.cli.models",
     "datasets": "crisscross.cli.datasets",
+    "bench": "crisscross.cli.bench",
+    "profile": "crisscross.cli.profile",
+    "attention": "crisscross.cli.attention",
+    "animate": "crisscross.cli.animate",
 }
 
 

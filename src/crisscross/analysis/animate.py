@@ -1,0 +1,164 @@
+"""Side-by-side 3D skeleton animation of ground truth and prediction (headless, matplotlib ``Agg``).
+
+The clip is the whole window: the observed frames (drawn grey in both panels), then the true future (left) and the
+predicted future (right). Bones join every joint of the full skeleton to its parent. The figure and its line
+artists are created once; each frame only updates the lines' data (``set_data_3d``) and the title, and is handed to
+the writer, so a 35-frame clip renders in seconds.
+
+Writers: ``.gif`` through matplotlib's ``PillowWriter`` (Pillow is a matplotlib dependency); ``.mp4`` through
+``FFMpegWriter`` when an ``ffmpeg`` executable is on the PATH. When the needed writer is unavailable the frames are
+written as numbered PNGs in a folder next to the requested file, and the result says so.
+
+Axes: the data's vertical axis (``skeleton.vertical_axis``, ``y`` for H3.6M) is drawn upwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+__all__ = ["AnimationResult", "available_writers", "animate_forecast"]
+
+PAST_COLOR = "0.45"
+TRUE_COLOR = "tab:blue"
+PRED_COLOR = "tab:red"
+
+
+@dataclass(frozen=True)
+class AnimationResult:
+    """What :func:`animate_forecast` wrote."""
+
+    path: Path
+    frames: int
+    writer: str
+    fallback: str | None = None
+
+
+def available_writers() -> dict[str, bool]:
+    """Which animation writers work here: ``{"pillow": bool, "ffmpeg": bool}``."""
+    import shutil
+
+    try:
+        import PIL  # noqa: F401
+
+        pillow = True
+    except ImportError:
+        pillow = False
+    return {"pillow": pillow, "ffmpeg": shutil.which("ffmpeg") is not None}
+
+
+def _plot_coords(x: torch.Tensor, vertical_axis: int) -> torch.Tensor:
+    """Rotate [..., 3] so the data's vertical axis becomes the plot's z (up), keeping a right-handed frame
+    (a proper rotation, so left and right are not mirrored)."""
+    if vertical_axis == 0:
+        return x[..., [1, 2, 0]]
+    if vertical_axis == 1:
+        return torch.stack([x[..., 0], -x[..., 2], x[..., 1]], dim=-1)
+    return x
+
+
+def animate_forecast(truth_mm: torch.Tensor, pred_mm: torch.Tensor, parents: Sequence[int], input_frames: int,
+                     out_path: str | Path, *, fps: float = 25.0, title: str = "", vertical_axis: int = 1,
+                     dpi: int = 80, figsize: tuple[float, float] = (8.0, 4.2)) -> AnimationResult:
+    """Render ground truth and prediction side by side, frame by frame.
+
+    Args:
+        truth_mm: Tensor[T, J, 3] the true window (observed then future frames), any unit (mm by convention).
+        pred_mm: Tensor[T, J, 3] the same window with the predicted future (its first ``input_frames`` frames are
+            the observed ones).
+        parents: parent index per joint (-1 for roots); a bone is drawn per joint with a parent.
+        input_frames: observed frames at the start of the clip.
+        out_path: ``.gif`` or ``.mp4`` file.
+        fps: frame rate of the data and of the clip.
+        title: first line of the title.
+        vertical_axis: index of the data's up axis.
+        dpi: resolution of each frame (the frame is ``figsize * dpi`` pixels).
+        figsize: figure size in inches.
+
+    Returns:
+        Where and how the clip was written.
+
+    Raises:
+        ValueError: mismatched shapes or an unsupported file type.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+
+    out_path = Path(out_path)
+    if truth_mm.shape != pred_mm.shape or truth_mm.dim() != 3 or truth_mm.shape[-1] != 3:
+        raise ValueError(f"truth {tuple(truth_mm.shape)} and prediction {tuple(pred_mm.shape)} must both be [T, J, 3]")
+    if len(parents) != truth_mm.shape[1]:
+        raise ValueError(f"{len(parents)} parents for {truth_mm.shape[1]} joints")
+    suffix = out_path.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise ValueError(f"animation file {out_path} must end in .gif or .mp4")
+    frames = truth_mm.shape[0]
+    truth = _plot_coords(truth_mm.detach().cpu().float(), vertical_axis).numpy()
+    pred = _plot_coords(pred_mm.detach().cpu().float(), vertical_axis).numpy()
+    bones = [(j, p) for j, p in enumerate(parents) if p >= 0]
+
+    both = torch.cat([torch.from_numpy(truth), torch.from_numpy(pred)]).reshape(-1, 3)
+    centre = (both.max(0).values + both.min(0).values) / 2
+    half = float((both.max(0).values - both.min(0).values).max()) / 2 * 1.05 + 1e-6
+
+    fig = plt.figure(figsize=figsize, dpi=dpi)
+    panels = []
+    for i, (name, data) in enumerate((("ground truth", truth), ("prediction", pred))):
+        ax = fig.add_subplot(1, 2, i + 1, projection="3d")
+        ax.set_title(name, fontsize=9)
+        for axis, c in zip("xyz", centre.tolist()):
+            getattr(ax, f"set_{axis}lim")(c - half, c + half)
+        ax.set_box_aspect((1, 1, 1))
+        ax.view_init(elev=15, azim=-60)
+        ax.set_xticklabels([])
+        ax.set_yticklabels([])
+        ax.set_zticklabels([])
+        lines = [ax.plot([], [], [], lw=2, color=PAST_COLOR)[0] for _ in bones]
+        panels.append((data, lines, TRUE_COLOR if i == 0 else PRED_COLOR))
+    caption = fig.suptitle("", fontsize=9)
+    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.02, top=0.86, wspace=0.02)
+
+    def draw(t: int) -> None:
+        observed = t < input_frames
+        for data, lines, future_color in panels:
+            for line, (j, p) in zip(lines, bones):
+                line.set_data_3d([data[t, j, 0], data[t, p, 0]], [data[t, j, 1], data[t, p, 1]],
+                                 [data[t, j, 2], data[t, p, 2]])
+                line.set_color(PAST_COLOR if observed else future_color)
+        when = (f"observed frame {t + 1}/{input_frames}" if observed
+                else f"future +{1000.0 * (t - input_frames + 1) / fps:.0f} ms")
+        caption.set_text(f"{title}\nframe {t + 1}/{frames}: {when}")
+
+    writers = available_writers()
+    fallback = None
+    if suffix == ".gif" and writers["pillow"]:
+        writer, writer_name = animation.PillowWriter(fps=fps), "pillow"
+    elif suffix == ".mp4" and writers["ffmpeg"]:
+        writer, writer_name = animation.FFMpegWriter(fps=fps), "ffmpeg"
+    else:
+        writer = None
+        writer_name = "png-frames"
+        needed = "Pillow" if suffix == ".gif" else "ffmpeg"
+        fallback = f"{needed} is not available: wrote PNG frames to {out_path.with_suffix('')}_frames/"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if writer is not None:
+            with writer.saving(fig, str(out_path), dpi=dpi):
+                for t in range(frames):
+                    draw(t)
+                    writer.grab_frame()
+            return AnimationResult(out_path, frames, writer_name)
+        folder = out_path.parent / f"{out_path.stem}_frames"
+        folder.mkdir(exist_ok=True)
+        for t in range(frames):
+            draw(t)
+            fig.savefig(folder / f"frame_{t:03d}.png", dpi=dpi)
+        return AnimationResult(folder, frames, writer_name, fallback)
+    finally:
+        plt.close(fig)

@@ -1,0 +1,273 @@
+"""One training step broken into phases with the PyTorch profiler (``crisscross profile``).
+
+:func:`profiled_train_step` is the engine's ``train_step`` (``training/loop.py``) with a
+``torch.profiler.record_function`` range around each phase:
+
+* ``data``: the device-resident ``WindowBank`` gather of the batch by index (plus augmentation when configured);
+* ``forward``: the model under autocast (``training_outputs`` when the model has it);
+* ``loss``: position loss, optional velocity term and auxiliary terms, in fp32;
+* ``backward``: ``zero_grad`` and the (scaled) backward pass;
+* ``optimizer``: optional unscale + gradient clipping, ``scaler.step`` and ``scaler.update``.
+
+``tests/unit/benchmarking/test_profile.py`` checks it makes exactly the same update as the engine's step.
+
+Per-phase times come from the profiler's events: the CPU time is the wall span of each phase's range on the
+calling thread; on CUDA the device time is that of the range's GPU annotation (the kernels it launched), falling
+back to the summed kernel time of the range's operators. Both are averaged over the profiled steps, after
+untimed warm-up steps. The whole step is also timed with ``time.perf_counter`` (synchronised on CUDA); the phases
+are disjoint sub-ranges of that interval, so on CPU their sum is the step time less the Python glue between the
+ranges (reported as ``other``). On CUDA the CPU ranges measure kernel launches, not kernels: compare the CUDA column
+with the step time there. The Chrome trace of the profiled steps is written next to the summary.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+__all__ = ["PHASES", "PhaseTime", "ProfileResult", "new_profile_dir", "profiled_train_step", "profile_training"]
+
+PHASES: tuple[str, ...] = ("data", "forward", "loss", "backward", "optimizer")
+_LABEL = "phase:"
+
+
+@dataclass(frozen=True)
+class PhaseTime:
+    """Mean time of one phase per step (ms); ``share`` is its fraction of the measured step time."""
+
+    name: str
+    cpu_ms: float
+    cuda_ms: float | None
+    share: float
+
+
+@dataclass
+class ProfileResult:
+    """What :func:`profile_training` measured and wrote."""
+
+    phases: list[PhaseTime]
+    step_ms: float
+    step_ms_median: float
+    steps: int
+    warmup: int
+    batch_size: int
+    device: str
+    device_name: str
+    precision: str
+    out_dir: Path
+    trace_path: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def phase_sum_ms(self) -> float:
+        """Sum of the phases' CPU times per step (ms)."""
+        return sum(p.cpu_ms for p in self.phases)
+
+    def table(self, tablefmt: str = "github") -> str:
+        """Phases, their CPU (and CUDA) time per step and share of the measured step, plus ``other``/``step``."""
+        from tabulate import tabulate
+
+        has_cuda = any(p.cuda_ms is not None for p in self.phases)
+        headers = ["phase", "CPU ms/step", "share"] + (["CUDA ms/step"] if has_cuda else [])
+        rows = []
+        for p in self.phases:
+            rows.append([p.name, f"{p.cpu_ms:.3f}", f"{100 * p.share:.1f}%"]
+                        + ([f"{p.cuda_ms:.3f}" if p.cuda_ms is not None else ""] if has_cuda else []))
+        other = self.step_ms - self.phase_sum_ms
+        rows.append(["other (between phases)", f"{other:.3f}", f"{100 * other / self.step_ms:.1f}%"]
+                    + ([""] if has_cuda else []))
+        rows.append(["step (measured wall time)", f"{self.step_ms:.3f}", "100.0%"] + ([""] if has_cuda else []))
+        return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("out_dir", "trace_path")}
+        out.update(out_dir=str(self.out_dir), trace_path=str(self.trace_path), phase_sum_ms=self.phase_sum_ms)
+        return out
+
+
+def profiled_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                        precision: Any, next_batch: Callable[[], torch.Tensor], input_frames: int,
+                        cfg: Any) -> torch.Tensor:
+    """The engine's ``train_step`` with a ``record_function`` range per phase (see the module docstring).
+
+    Args:
+        model: the model being trained (compiled or DDP-wrapped models work as in the engine).
+        optimizer: its optimizer.
+        scaler: gradient scaler of ``precision`` (enabled for fp16 only).
+        precision: a ``crisscross.training.precision.Precision``.
+        next_batch: returns the step's batch Tensor[B, T_in + T_out, J, 3] (metres); called inside ``data``.
+        input_frames: T_in.
+        cfg: the ``ExperimentConfig`` (loss, velocity weight, clipping).
+
+    Returns:
+        Detached loss terms Tensor[3]: total, position, velocity (as the engine's ``train_step``).
+    """
+    from torch.profiler import record_function
+
+    from crisscross.training.losses import position_loss, velocity_loss
+
+    with record_function(_LABEL + "data"):
+        batch = next_batch()
+        past, future = batch[:, :input_frames], batch[:, input_frames:]
+    with record_function(_LABEL + "forward"):
+        with precision.autocast():
+            training_outputs = getattr(model, "training_outputs", None)
+            pred, aux = training_outputs(past, future) if training_outputs is not None else (model(past), {})
+    with record_function(_LABEL + "loss"):
+        pos = position_loss(cfg.train.loss, pred, future)
+        vel = velocity_loss(pred, future, past[:, -1:]) if cfg.train.velocity_loss_weight > 0 else pos.new_zeros(())
+        extra = sum((v.float() for v in aux.values()), pos.new_zeros(()))
+        loss = pos + cfg.train.velocity_loss_weight * vel + extra
+    with record_function(_LABEL + "backward"):
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+    with record_function(_LABEL + "optimizer"):
+        if cfg.optim.clip_grad_norm is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad_norm)
+        scaler.step(optimizer)
+        scaler.update()
+    return torch.stack([loss.detach(), pos.detach(), vel.detach()])
+
+
+def new_profile_dir(root: str | Path) -> Path:
+    """Create and return a new ``root/profile-YYYYmmdd-HHMMSS[-N]`` folder (never an existing one)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        path = root / (f"profile-{stamp}" if n == 1 else f"profile-{stamp}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a new profile folder under {root}")
+
+
+def _phase_times(events: Any, steps: int, cuda: bool) -> dict[str, tuple[float, float | None]]:
+    """Mean (CPU ms, CUDA ms) per step of each phase label in the profiler ``events``."""
+    from torch.autograd import DeviceType
+
+    cpu_us = {p: 0.0 for p in PHASES}
+    gpu_us = {p: 0.0 for p in PHASES}
+    kernel_us = {p: 0.0 for p in PHASES}
+    seen_gpu = {p: False for p in PHASES}
+    for evt in events:
+        if not evt.name.startswith(_LABEL):
+            continue
+        phase = evt.name[len(_LABEL):]
+        if phase not in cpu_us:
+            continue
+        if evt.device_type == DeviceType.CPU:
+            cpu_us[phase] += evt.time_range.elapsed_us()
+            kernel_us[phase] += evt.device_time_total
+        else:  # the GPU-side span of the annotation (kineto "gpu_user_annotation")
+            gpu_us[phase] += evt.time_range.elapsed_us()
+            seen_gpu[phase] = True
+    out: dict[str, tuple[float, float | None]] = {}
+    for p in PHASES:
+        device_ms = None
+        if cuda:
+            device_ms = (gpu_us[p] if seen_gpu[p] else kernel_us[p]) / 1000.0 / steps
+        out[p] = (cpu_us[p] / 1000.0 / steps, device_ms)
+    return out
+
+
+def profile_training(model: nn.Module, cfg: Any, bank: Any, *, device: torch.device, batch_size: int = 256,
+                     steps: int = 10, warmup: int = 3, out_dir: str | Path,
+                     meta: dict[str, Any] | None = None) -> ProfileResult:
+    """Profile ``steps`` training steps (after ``warmup`` untimed ones) phase by phase; write trace and summary.
+
+    Args:
+        model: a trainable model on ``device``.
+        cfg: the ``ExperimentConfig`` giving optimizer, loss, precision, augmentation and seed.
+        bank: a ``WindowBank`` on ``device`` (the engine's batches: index gather of windows).
+        device: where the step runs.
+        batch_size: windows per step (indices wrap around when the bank is smaller).
+        steps: profiled steps (>= 1); times are averaged over them.
+        warmup: steps run first, untimed and unprofiled.
+        out_dir: an existing, empty folder (see :func:`new_profile_dir`) for ``trace.json``, ``phases.csv`` and
+            ``profile.json``.
+        meta: extra entries for ``profile.json`` (model, source, environment).
+
+    Returns:
+        The per-phase breakdown and the measured step time.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    from crisscross.benchmarking.runner import device_name
+    from crisscross.benchmarking.timing import summarize_times, synchronize
+    from crisscross.training.batches import epoch_permutation, step_generator
+    from crisscross.training.optim import create_optimizer
+    from crisscross.training.precision import Precision
+
+    if steps < 1 or warmup < 0 or batch_size < 1:
+        raise ValueError(f"need steps >= 1, warmup >= 0 and batch size >= 1 (got {steps}, {warmup}, {batch_size})")
+    if sum(p.numel() for p in model.parameters() if p.requires_grad) == 0:
+        raise ValueError("the model has no trainable parameters; there is no training step to profile")
+    out_dir = Path(out_dir)
+    precision = Precision(cfg.train.precision, device.type)
+    optimizer = create_optimizer(model, cfg.optim)
+    scaler = precision.grad_scaler()
+    input_frames = cfg.data.input_frames
+    perm = epoch_permutation(len(bank), cfg.seed, 0, device)
+    counter = {"step": 0}
+
+    def next_batch() -> torch.Tensor:
+        i = counter["step"]
+        pos = (torch.arange(batch_size, device=device) + i * batch_size) % perm.numel()
+        return bank.batch(perm[pos], cfg.data.augment, step_generator(cfg.seed, i, device))
+
+    def step() -> torch.Tensor:
+        terms = profiled_train_step(model, optimizer, scaler, precision, next_batch, input_frames, cfg)
+        counter["step"] += 1
+        return terms
+
+    model.train()
+    for _ in range(warmup):
+        step()
+    synchronize(device)
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    times = []
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            synchronize(device)
+            t0 = time.perf_counter()
+            step()
+            synchronize(device)
+            times.append(time.perf_counter() - t0)
+    trace_path = out_dir / "trace.json"
+    prof.export_chrome_trace(str(trace_path))
+    stats = summarize_times(times)
+    step_ms = stats.mean_ms
+    per_phase = _phase_times(prof.events(), steps, cuda)
+    phases = [PhaseTime(p, cpu, dev, cpu / step_ms) for p, (cpu, dev) in per_phase.items()]
+    result = ProfileResult(phases=phases, step_ms=step_ms, step_ms_median=stats.median_ms, steps=steps,
+                           warmup=warmup, batch_size=batch_size, device=str(device), device_name=device_name(device),
+                           precision=cfg.train.precision, out_dir=out_dir, trace_path=trace_path,
+                           meta=dict(meta or {}))
+    _write_summary(result)
+    return result
+
+
+def _write_summary(result: ProfileResult) -> None:
+    import csv
+
+    with open(result.out_dir / "phases.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["phase", "cpu_ms", "cuda_ms", "share"])
+        for p in result.phases:
+            writer.writerow([p.name, f"{p.cpu_ms:.6f}", "" if p.cuda_ms is None else f"{p.cuda_ms:.6f}",
+                             f"{p.share:.6f}"])
+        writer.writerow(["step", f"{result.step_ms:.6f}", "", "1.0"])
+    (result.out_dir / "profile.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
