@@ -1,0 +1,123 @@
+"""Plots of tidy result tables: learning curves of several runs overlaid, and bar charts with error bars.
+
+Every function takes tidy rows (a sequence of mappings, one observation per row, e.g. one epoch of one run) and
+an optional matplotlib ``Axes``, and returns the ``Figure`` (style.md R15). Figures are built with
+``matplotlib.figure.Figure`` and rendered with the Agg canvas, never through ``pyplot``: no global figure state,
+no GUI backend, nothing left open. matplotlib is imported inside the functions, so importing this module is free.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["new_figure", "plot_curves", "plot_bars", "save_figure"]
+
+
+def new_figure(width_in: float = 6.4, height_in: float = 4.0) -> "Figure":
+    """A figure attached to an Agg canvas (renders to files; no display needed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _axes(ax: "Axes | None") -> tuple["Figure", "Axes"]:
+    if ax is not None:
+        return ax.figure, ax
+    fig = new_figure()
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def plot_curves(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, group: str = "run", ax: "Axes | None" = None,
+                title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
+                logy: bool = False) -> "Figure":
+    """One line per group (e.g. per run) of ``y`` against ``x``; rows lacking a finite x or y are skipped.
+
+    Args:
+        rows: tidy rows, e.g. ``{"run": "adam", "epoch": 3, "time/wall_s": 41.2, "val/mpjpe22_avg_mm": 97.1}``.
+        x: the column on the horizontal axis (``epoch``, ``time/wall_s``, ...).
+        y: the column on the vertical axis.
+        group: the column naming the line each row belongs to.
+        ax: draw into these axes instead of a new figure.
+        title, xlabel, ylabel: labels (default: the column names).
+        logy: logarithmic vertical axis.
+
+    Returns:
+        The figure holding the axes.
+    """
+    fig, ax = _axes(ax)
+    lines: dict[Any, list[tuple[float, float]]] = {}
+    for r in rows:
+        if _finite(r.get(x)) and _finite(r.get(y)):
+            lines.setdefault(r.get(group), []).append((float(r[x]), float(r[y])))
+    for label, points in lines.items():
+        points.sort()
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, marker="o" if len(points) <= 30 else None, markersize=3, linewidth=1.5, label=str(label))
+    if logy and any(v > 0 for pts in lines.values() for _, v in pts):
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    if lines:
+        ax.legend(fontsize="small", loc="best")
+    else:
+        ax.text(0.5, 0.5, f"no finite values of {y}", ha="center", va="center", transform=ax.transAxes)
+    return fig
+
+
+def plot_bars(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, yerr: str | None = None,
+              ax: "Axes | None" = None, title: str | None = None, ylabel: str | None = None) -> "Figure":
+    """A bar per row: ``y`` (e.g. a mean over seeds) labelled by ``x``, with optional ``yerr`` error bars.
+
+    Rows without a finite ``y`` are drawn as an empty slot marked "n/a" (e.g. a diverged configuration).
+
+    Args:
+        rows: tidy rows, one per bar.
+        x: the label column.
+        y: the bar height column.
+        yerr: the error-bar column (e.g. a standard deviation); missing values draw no bar.
+        ax: draw into these axes instead of a new figure.
+        title, ylabel: labels.
+
+    Returns:
+        The figure holding the axes.
+    """
+    fig, ax = _axes(ax)
+    labels = [str(r.get(x)) for r in rows]
+    heights = [float(r[y]) if _finite(r.get(y)) else 0.0 for r in rows]
+    errs = [float(r[yerr]) if yerr and _finite(r.get(yerr)) else 0.0 for r in rows]
+    pos = list(range(len(rows)))
+    ax.bar(pos, heights, yerr=errs if yerr else None, capsize=4, color="tab:blue", alpha=0.8)
+    for p, r in zip(pos, rows):
+        if not _finite(r.get(y)):
+            ax.text(p, 0, "n/a", ha="center", va="bottom", fontsize="small")
+    ax.set_xticks(pos, labels, rotation=30 if max((len(s) for s in labels), default=0) > 8 else 0, ha="right"
+                  if max((len(s) for s in labels), default=0) > 8 else "center")
+    ax.set_ylabel(ylabel or y)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    return fig
+
+
+def save_figure(fig: "Figure", path: str | Path, dpi: int = 110) -> Path:
+    """Write the figure (format from the suffix, e.g. ``.png``) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path
