@@ -14,18 +14,22 @@ from crisscross.data.datasets import (
     get_dataset_info,
     load_motion,
 )
+from crisscross.data.cmu import CMU_ACTIONS
 from crisscross.data.errors import DataError
+from crisscross.data.h36m import H36M_ACTIONS
 from crisscross.data.kinematics import expmap_to_rotmat, forward_kinematics, rest_pose, rotmat_to_expmap
 from crisscross.data.motion import MotionSet, SequenceKey
 from crisscross.data.skeleton import BODY_PARTS, CMU_SKELETON, H36M_SKELETON, SKELETONS, Skeleton, get_skeleton
 
 __all__ = [
     "BODY_PARTS",
+    "CMU_ACTIONS",
     "CMU_SKELETON",
     "DATASETS",
     "DataDirReport",
     "DataError",
     "DatasetInfo",
+    "H36M_ACTIONS",
     "H36M_SKELETON",
     "MotionSet",
     "SKELETONS",

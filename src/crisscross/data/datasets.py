@@ -34,7 +34,7 @@ from crisscross.data.h36m import (
     load_h36m,
 )
 from crisscross.data.motion import MotionSet
-from crisscross.data.skeleton import CMU_SKELETON, H36M_SKELETON
+from crisscross.data.skeleton import CMU_SKELETON, H36M_SKELETON, Skeleton
 from crisscross.data.synthetic import SYNTHETIC_FPS, SYNTHETIC_SPLITS, load_synthetic
 from crisscross.data.user import USER_FPS, USER_SPLITS, load_user_motion, read_user_recording, user_recording_files
 
@@ -218,7 +218,7 @@ class DataDirReport:
         return "\n".join(lines)
 
 
-def _check_file(report: DataDirReport, path: Path, skeleton, cache: ArrayCache) -> bool:
+def _check_file(report: DataDirReport, path: Path, skeleton: Skeleton, cache: ArrayCache) -> bool:
     try:
         expmap_file_positions(path, skeleton, cache)
     except DataError as err:

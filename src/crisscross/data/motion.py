@@ -44,6 +44,7 @@ class MotionSet:
         fps: frame rate of ``positions`` (25 for the literature's H3.6M and CMU protocols).
         dataset: name of the dataset the set was loaded from (``"h36m"``, ``"synthetic"``...).
         split: split name (``"train"``, ``"val"``, ``"test"``...).
+        action_order: the dataset's canonical action order, used by :meth:`actions` (``None``: first appearance).
     """
 
     positions: torch.Tensor
@@ -54,7 +55,7 @@ class MotionSet:
     fps: float
     dataset: str = ""
     split: str = ""
-    _action_order: tuple[str, ...] | None = field(default=None, repr=False)
+    action_order: tuple[str, ...] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.positions.ndim != 3 or self.positions.shape[1:] != (self.skeleton.num_joints, 3):
@@ -124,9 +125,9 @@ class MotionSet:
     def actions(self) -> list[str]:
         """Distinct actions present, in the dataset's canonical order (else order of first appearance)."""
         present = list(dict.fromkeys(key.action for key in self.keys))
-        if self._action_order is None:
+        if self.action_order is None:
             return present
-        ordered = [a for a in self._action_order if a in present]
+        ordered = [a for a in self.action_order if a in present]
         return ordered + [a for a in present if a not in ordered]
 
     def train_windows(self, length: int, stride: int = 1) -> torch.Tensor:
@@ -191,13 +192,13 @@ class MotionSet:
         ]
         return MotionSet.from_sequences(
             [self.sequence(i) for i in keep], [self.keys[i] for i in keep], self.skeleton, self.fps,
-            self.dataset, self.split, self._action_order,
+            self.dataset, self.split, self.action_order,
         ).to(self.device)
 
     def to(self, device: torch.device | str) -> "MotionSet":
         """The same set with :attr:`positions` on ``device`` (indices stay on CPU)."""
         return MotionSet(self.positions.to(device), self.seq_starts, self.seq_lengths, list(self.keys),
-                         self.skeleton, self.fps, self.dataset, self.split, self._action_order)
+                         self.skeleton, self.fps, self.dataset, self.split, self.action_order)
 
     def summary(self) -> str:
         """One line: dataset, split, sequences, frames, duration, actions."""
