@@ -43,7 +43,8 @@ def test_h36m_bones_are_rigid_and_y_is_up(h36m_val):
     lengths = bone_lengths(positions, h36m_val.skeleton.parents)
     assert float((lengths - lengths[:1]).abs().max()) < 1e-3
     joint = h36m_val.skeleton.joint_names.index
-    head_over_toes = positions[:, joint("HeadSite"), 1] - positions[:, [joint("RightToeSite"), joint("LeftToeSite")], 1].min(1).values
+    lowest_toe = positions[:, [joint("RightToeSite"), joint("LeftToeSite")], 1].min(1).values
+    head_over_toes = positions[:, joint("HeadSite"), 1] - lowest_toe
     assert 1200 < float(head_over_toes.mean()) < 1800  # ~1.4 m along +y: y is the vertical axis
     assert float(positions[:, joint("LeftUpLeg"), 0].mean()) > 100  # +x is the subject's left
     assert float(positions[:, 0].abs().max()) == 0.0  # root-centred

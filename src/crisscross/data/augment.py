@@ -1,7 +1,7 @@
 """Pure augmentations of position windows ``Tensor[B, T, J, 3]`` (no in-place edits, no global RNG).
 
 * :func:`rotate_vertical`: rotation about the vertical axis through the root. In the literature's FK output
-  (``kinematics.py``, no axis swap) the vertical axis is ``y`` (index 1): in the rest pose the legs hang along -y, and on
+  (``kinematics.py``, no axis swap) the vertical axis is ``y`` (index 1): in the rest pose the legs hang along -y and on
   the real H3.6M data the head is ~1.4 m above the toes along +y (checked in ``tests/realdata``).
 * :func:`mirror`: left/right reflection: negate the lateral axis (``x``, the subject's left) and swap the left/right
   joints with :meth:`~crisscross.data.skeleton.Skeleton.mirror_permutation`.

@@ -1,10 +1,10 @@
 """CMU-Mocap, 8-action subset of the motion-prediction literature (ConvSeq2Seq split), as 25 fps joint positions.
 
-Layout: ``<root>/<split_dir>/<action>/<action>_<n>.txt`` with ``split_dir`` ``train`` or ``test`` (``<root>`` may also be
-the folder holding ``cmu/``). 117 comma-separated floats per line at 50 Hz: translation, then 38 exp-maps. As in LTD
-(``load_data_cmu_3d``): forward kinematics with the CMU skeleton (offsets x 70, mm), every 2nd frame kept. LTD does not
-zero values 0:6 for CMU, but its ``fkl_torch`` drops the translation and never composes the root rotation into the
-children, which is exactly what zeroing them does here.
+Layout: ``<root>/<split_dir>/<action>/<action>_<n>.txt`` with ``split_dir`` ``train`` or ``test`` (``<root>`` may
+also be the folder holding ``cmu/``). 117 comma-separated floats per line at 50 Hz: translation, then 38 exp-maps.
+As in LTD (``load_data_cmu_3d``): forward kinematics with the CMU skeleton (offsets x 70, mm), every 2nd frame kept.
+LTD does not zero values 0:6 for CMU, but its ``fkl_torch`` drops the translation and never composes the root
+rotation into the children, which is exactly what zeroing them does here.
 
 Files are discovered by name (``<action>_<n>.txt``), so gaps in the numbering (the shared archive has
 ``directing_traffic_1`` and ``_4`` only) are fine.

@@ -24,7 +24,14 @@ import torch
 
 from crisscross.data.skeleton import Skeleton
 
-__all__ = ["single_threaded_torch", "expmap_to_rotmat", "rotmat_to_expmap", "forward_kinematics", "forward_kinematics_rotmat", "rest_pose"]
+__all__ = [
+    "single_threaded_torch",
+    "expmap_to_rotmat",
+    "rotmat_to_expmap",
+    "forward_kinematics",
+    "forward_kinematics_rotmat",
+    "rest_pose",
+]
 
 _SMALL_ANGLE = 1e-4
 

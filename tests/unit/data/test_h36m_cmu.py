@@ -46,7 +46,8 @@ def test_h36m_missing_subject_folder_is_named(h36m_dir: Path):
     "mutate, message",
     [
         (lambda lines: lines[:-1] + [lines[-1][: len(lines[-1]) // 2]], r":5: truncated line \(\d+ of 99 values"),
-        (lambda lines: lines[:2] + [lines[2] + ",0.5"] + lines[3:], r":3: wrong column count \(100 values, expected 99\)"),
+        (lambda lines: lines[:2] + [lines[2] + ",0.5"] + lines[3:],
+         r":3: wrong column count \(100 values, expected 99\)"),
         (lambda lines: lines[:1] + [lines[1].replace(lines[1].split(",")[7], "nan", 1)] + lines[2:],
          r":2: value \d+ is not finite: 'nan'"),
         (lambda lines: lines[:3] + [lines[3].replace(lines[3].split(",")[4], "abc", 1)] + lines[4:],
