@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from crisscross.config.schema import AugmentConfig
+from crisscross.data.augment import augment_batch
 
 __all__ = ["WindowBank", "epoch_permutation", "step_generator"]
 
@@ -55,24 +56,11 @@ class WindowBank:
         frames = self.starts[idx, None] + torch.arange(self.window, device=self.starts.device)  # [B, T]
         x = self.positions[frames]  # [B, T, J_full, 3]
         if augment.rotate or augment.mirror or augment.reverse:
-            x = self._augment(x, augment, generator)
+            x = augment_batch(x, generator, rotate=augment.rotate,
+                              mirror_permutation=self.mirror_perm if augment.mirror else None,
+                              reverse=augment.reverse, vertical_axis=self.vertical_axis,
+                              lateral_axis=self.lateral_axis)
         return x[:, :, self.predicted] / MM_PER_M
-
-    def _augment(self, x: torch.Tensor, augment: AugmentConfig, generator: torch.Generator | None) -> torch.Tensor:
-        from crisscross.data.augment import mirror, reverse_time, rotate_vertical
-
-        b = x.shape[0]
-        dev = x.device
-        if augment.rotate:
-            angles = torch.rand(b, generator=generator, device=dev) * (2 * torch.pi)
-            x = rotate_vertical(x, angles)
-        if augment.mirror:
-            flip = torch.rand(b, generator=generator, device=dev) < 0.5
-            x = torch.where(flip[:, None, None, None], mirror(x, self.mirror_perm), x)
-        if augment.reverse:
-            flip = torch.rand(b, generator=generator, device=dev) < 0.5
-            x = torch.where(flip[:, None, None, None], reverse_time(x), x)
-        return x
 
 
 def epoch_permutation(num_windows: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
