@@ -85,7 +85,14 @@ def attend(
         ``Tensor[B, G, H, L_q, c]``.
     """
     if sink is None:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=causal)
+        # Fold the groups into the batch: SDPA kernels (and inductor's attention fusion) expect 4-D inputs.
+        b, g, h, lq, c = q.shape
+        lk = k.shape[-2]
+        out = F.scaled_dot_product_attention(
+            q.reshape(b * g, h, lq, c), k.reshape(b * g, h, lk, c), v.reshape(b * g, h, lk, v.shape[-1]),
+            attn_mask=mask, dropout_p=dropout_p, is_causal=causal,
+        )
+        return out.view(b, g, h, lq, -1)
     scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
     if causal:
         lq, lk = q.shape[-2], k.shape[-2]

@@ -146,7 +146,8 @@ class CrissCrossAttention(nn.Module):
         k_s, v_s = self.kv_s(memory_s).chunk(2, dim=-1)
         k_t, v_t = self.kv_t(memory_t).chunk(2, dim=-1)
         h = self.heads
-        return _to_spatial(k_s, h), _to_spatial(v_s, h), _to_temporal(k_t, h), _to_temporal(v_t, h)
+        kv = (_to_spatial(k_s, h), _to_spatial(v_s, h), _to_temporal(k_t, h), _to_temporal(v_t, h))
+        return tuple(x.contiguous() for x in kv)  # reused by every decoding step
 
     # -- full sequence -------------------------------------------------------------------------------
     def forward(self, x: Tensor, memory: MemoryKV | None = None) -> Tensor:

@@ -89,7 +89,7 @@ class STCFormer(nn.Module):
         norm: ``"pre"``, ``"post"`` or ``"sandwich"`` LayerNorm placement.
         pos_embed: ``"spe"`` (structure-enhanced), ``"learned"`` (frame + joint tables) or ``"none"``.
         residual_last_pose: predict offsets from the last observed pose.
-        body_parts: part index per joint for the SPE part embedding.
+        body_parts: part index per joint for the SPE part embedding (all zeros when ``None``).
     """
 
     def __init__(
@@ -107,12 +107,11 @@ class STCFormer(nn.Module):
         norm: str = "pre",
         pos_embed: str = "spe",
         residual_last_pose: bool = True,
-        body_parts: tuple[int, ...] = (0,),
+        body_parts: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         _check_options(norm, pos_embed)
-        if len(body_parts) != num_joints:
-            body_parts = (0,) * num_joints
+        body_parts, _ = resolve_body_parts(body_parts, num_joints)
         self.output_frames = output_frames
         self.residual_last_pose = residual_last_pose
         spe = pos_embed == "spe"
@@ -196,14 +195,13 @@ class STCFormerAR(nn.Module):
         norm: str = "pre",
         pos_embed: str = "spe",
         residual_last_pose: bool = True,
-        body_parts: tuple[int, ...] = (0,),
+        body_parts: tuple[int, ...] | None = None,
         flag_loss_weight: float = 1.0,
         sampling_ratio: float = 0.0,
     ) -> None:
         super().__init__()
         _check_options(norm, pos_embed)
-        if len(body_parts) != num_joints:
-            body_parts = (0,) * num_joints
+        body_parts, _ = resolve_body_parts(body_parts, num_joints)
         self.output_frames = output_frames
         self.residual_last_pose = residual_last_pose
         self.flag_loss_weight = flag_loss_weight

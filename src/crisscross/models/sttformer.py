@@ -123,7 +123,7 @@ class STTFormer(nn.Module):
         return self.head(self.expand(self.encoder(self.embed(past)))) + past[:, -1:]
 
 
-@register_model("sttformer", description="Spatio-temporal tuple transformer + final frame convolution (course baseline)")
+@register_model("sttformer", description="Spatio-temporal tuple transformer + final frame convolution (course)")
 def sttformer(*, num_joints: int, input_frames: int, output_frames: int,
               graph_parents: tuple[int, ...] | None = None, body_parts: tuple[int, ...] | None = None,
               **overrides) -> STTFormer:
