@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-__all__ = ["default_protocol_name", "resolve_checkpoint", "load_model_from_checkpoint", "evaluate_source",
+__all__ = ["check_protocol_fits", "default_protocol_name", "resolve_checkpoint", "load_model_from_checkpoint", "evaluate_source",
            "evaluate_model"]
 
 # The protocol each dataset is evaluated under unless one is named: the literature's most common one.
@@ -23,8 +23,10 @@ def default_protocol_name(dataset: str, input_frames: int, output_frames: int) -
     """The default protocol for a dataset and window lengths ("256 per action" for H3.6M, 8 per file for CMU)."""
     from crisscross.evaluation.protocols import PROTOCOLS
 
+    # A model trained on fewer output frames (siMLPe: 50 -> 10) is rolled out to the protocol's 25 frames.
+    target = max(output_frames, 25)
     candidates = [p for p in PROTOCOLS.values()
-                  if p.dataset == dataset and (p.input_frames, p.output_frames) == (input_frames, output_frames)]
+                  if p.dataset == dataset and (p.input_frames, p.output_frames) == (input_frames, target)]
     for rule in _PREFERRED_WINDOW_RULES:
         for p in candidates:
             if p.name.endswith("-" + rule):
@@ -33,6 +35,14 @@ def default_protocol_name(dataset: str, input_frames: int, output_frames: int) -
         return candidates[0].name
     raise ValueError(f"no protocol for dataset {dataset!r} with {input_frames} -> {output_frames} frames; "
                      f"known: {', '.join(PROTOCOLS)}")
+
+
+def check_protocol_fits(protocol, input_frames: int, output_frames: int) -> None:
+    """A model fits a protocol with the same input length and at most its output length (rolled out)."""
+    if protocol.input_frames != input_frames or protocol.output_frames < output_frames:
+        raise ValueError(f"protocol {protocol.name} is {protocol.input_frames} -> {protocol.output_frames} frames but "
+                         f"the model is {input_frames} -> {output_frames}; pick a protocol with {input_frames} input "
+                         f"frames")
 
 
 def resolve_checkpoint(source: str | Path) -> Path:
@@ -76,12 +86,11 @@ def evaluate_model(model: nn.Module, *, dataset: str, split: str, protocol: str 
 
     dev = select_device(device)
     proto = get_protocol(protocol or default_protocol_name(dataset, input_frames, output_frames))
-    if (proto.input_frames, proto.output_frames) != (input_frames, output_frames):
-        raise ValueError(f"protocol {proto.name} is {proto.input_frames} -> {proto.output_frames} frames but the "
-                         f"model is {input_frames} -> {output_frames}")
+    check_protocol_fits(proto, input_frames, output_frames)
     motion = load_motion(dataset, split=split, data_dir=data_dir, cache_dir=cache_dir, actions=actions)
     model = model.to(dev).eval()
-    result = evaluate_forecaster(make_predict_fn(model, motion.skeleton), motion, proto, device=dev,
+    predict = make_predict_fn(model, motion.skeleton, proto.output_frames)
+    result = evaluate_forecaster(predict, motion, proto, device=dev,
                                  batch_size=batch_size, actions=actions)
     return result
 

@@ -129,8 +129,8 @@ def _evaluate(model: nn.Module, motion: Any, protocol: Any, device: torch.device
     was_training = model.training
     model.eval()
     try:
-        return evaluate_forecaster(make_predict_fn(model, motion.skeleton), motion, protocol, device=device,
-                                   batch_size=batch_size)
+        return evaluate_forecaster(make_predict_fn(model, motion.skeleton, protocol.output_frames), motion, protocol,
+                                   device=device, batch_size=batch_size)
     finally:
         model.train(was_training)
 
@@ -193,7 +193,7 @@ def fit(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, resume: str
     """
     from crisscross.data.datasets import load_motion
     from crisscross.evaluation.protocols import get_protocol
-    from crisscross.evaluation.runner import default_protocol_name
+    from crisscross.evaluation.runner import check_protocol_fits, default_protocol_name
 
     ckpt = None
     if resume is not None:
@@ -217,6 +217,7 @@ def fit(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, resume: str
     train_set = load_motion(d.dataset, split=d.train_split, data_dir=d.data_dir, cache_dir=d.cache_dir, actions=d.actions)
     val_set = load_motion(d.dataset, split=d.val_split, data_dir=d.data_dir, cache_dir=d.cache_dir, actions=d.actions)
     protocol = get_protocol(cfg.eval.protocol or default_protocol_name(d.dataset, d.input_frames, d.output_frames))
+    check_protocol_fits(protocol, d.input_frames, d.output_frames)
     skeleton = train_set.skeleton
 
     model = build_model(cfg.model.name, cfg.model.args, skeleton, d.input_frames, d.output_frames).to(device)
