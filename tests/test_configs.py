@@ -6,6 +6,7 @@ import pytest
 
 from crisscross.benchmarking.runner import load_bench_config
 from crisscross.config import load_config
+from crisscross.config.load import QUICKSTART_CONFIG
 from crisscross.experiments.sweep import load_sweep
 from crisscross.models.registry import list_models
 
@@ -20,7 +21,7 @@ def test_there_are_shipped_configs():
     assert _files("forecast") and _files("sweeps") and _files("bench")
 
 
-@pytest.mark.parametrize("path", _files("forecast"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _files("forecast") + [QUICKSTART_CONFIG], ids=lambda p: p.name)
 def test_forecast_configs_load(path):
     cfg = load_config(path)
     assert cfg.model.name in list_models()

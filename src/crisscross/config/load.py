@@ -17,7 +17,7 @@ import yaml
 
 from crisscross.config.schema import ConfigError, ExperimentConfig
 
-__all__ = ["load_config", "config_from_dict", "config_to_dict", "apply_overrides", "parse_override", "dump_config"]
+__all__ = ["QUICKSTART_CONFIG", "load_config", "config_from_dict", "config_to_dict", "apply_overrides", "parse_override", "dump_config"]
 
 
 def _yaml_load_float_aware(text: str) -> Any:
@@ -169,8 +169,24 @@ def apply_overrides(values: dict[str, Any], overrides: Iterable[str]) -> dict[st
     return result
 
 
+QUICKSTART_CONFIG = Path(__file__).with_name("quickstart.yaml")
+
+
+def _drop_base_model_args(values: dict[str, Any], overrides: list[str]) -> None:
+    # A base file's model.args belong to its model: overriding model.name alone must not hand them to another
+    # model (simlpe has no `dim`). Overriding model.args.* as well keeps them.
+    keys = [parse_override(o)[0] for o in overrides]
+    renamed = any(k == ["model", "name"] for k in keys)
+    args_given = any(k[:2] == ["model", "args"] for k in keys)
+    if renamed and not args_given and isinstance(values.get("model"), dict):
+        values["model"].pop("args", None)
+
+
 def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> ExperimentConfig:
-    """Load a YAML config file (or the defaults when ``path`` is None) and apply dotted overrides."""
+    """Load a YAML config file (or the defaults when ``path`` is None) and apply dotted overrides.
+
+    Overriding ``model.name`` without any ``model.args.*`` override drops the file's ``model.args``.
+    """
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -183,6 +199,8 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
         values = loaded or {}
+    overrides = list(overrides)
+    _drop_base_model_args(values, overrides)
     values = apply_overrides(values, overrides)
     try:
         return config_from_dict(values)

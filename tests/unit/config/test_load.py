@@ -67,3 +67,13 @@ def test_bad_file_errors_name_the_file(tmp_path):
 def test_nested_section_must_be_mapping():
     with pytest.raises(ConfigError, match="optim: expected a mapping"):
         config_from_dict({"optim": 3})
+
+
+def test_renaming_the_model_drops_the_base_model_args():
+    from crisscross.config.load import QUICKSTART_CONFIG
+
+    base = load_config(QUICKSTART_CONFIG)
+    assert base.model.name == "stcformer" and base.model.args
+    assert load_config(QUICKSTART_CONFIG, ["model.name=simlpe"]).model.args == {}
+    kept = load_config(QUICKSTART_CONFIG, ["model.name=stcformer-ar", "model.args.dim=16"])
+    assert kept.model.args["dim"] == 16 and kept.model.args["enc_blocks"] == 1
