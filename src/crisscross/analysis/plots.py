@@ -81,7 +81,8 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, group: str
 
 
 def plot_bars(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, yerr: str | None = None,
-              ax: "Axes | None" = None, title: str | None = None, ylabel: str | None = None) -> "Figure":
+              ax: "Axes | None" = None, title: str | None = None, ylabel: str | None = None,
+              zoom: bool = True) -> "Figure":
     """A bar per row: ``y`` (e.g. a mean over seeds) labelled by ``x``, with optional ``yerr`` error bars.
 
     Rows without a finite ``y`` are drawn as an empty slot marked "n/a" (e.g. a diverged configuration).
@@ -93,6 +94,8 @@ def plot_bars(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, yerr: str | 
         yerr: the error-bar column (e.g. a standard deviation); missing values draw no bar.
         ax: draw into these axes instead of a new figure.
         title, ylabel: labels.
+        zoom: start the vertical axis just below the smallest bar, so that differences of a few percent (typical
+            between configurations) are visible; the axis then does not start at zero.
 
     Returns:
         The figure holding the axes.
@@ -102,10 +105,20 @@ def plot_bars(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, yerr: str | 
     heights = [float(r[y]) if _finite(r.get(y)) else 0.0 for r in rows]
     errs = [float(r[yerr]) if yerr and _finite(r.get(yerr)) else 0.0 for r in rows]
     pos = list(range(len(rows)))
-    ax.bar(pos, heights, yerr=errs if yerr else None, capsize=4, color="tab:blue", alpha=0.8)
+    ax.bar(pos, heights, color="tab:blue", alpha=0.8)
+    with_err = [(p, h, e) for p, h, e in zip(pos, heights, errs) if e > 0]
+    if with_err:
+        px, py, pe = zip(*with_err)
+        ax.errorbar(px, py, yerr=pe, fmt="none", ecolor="black", capsize=4)
+    finite = [(h, e) for r, h, e in zip(rows, heights, errs) if _finite(r.get(y))]
+    if zoom and finite:
+        lo, hi = min(h - e for h, e in finite), max(h + e for h, e in finite)
+        span = (hi - lo) or abs(hi) * 0.05 or 1.0
+        ax.set_ylim(max(0.0, lo - 0.5 * span) if lo >= 0 else lo - 0.5 * span, hi + 0.2 * span)
     for p, r in zip(pos, rows):
         if not _finite(r.get(y)):
-            ax.text(p, 0, "n/a", ha="center", va="bottom", fontsize="small")
+            ax.text(p, 0.02, "n/a", ha="center", va="bottom", fontsize="small",
+                    transform=ax.get_xaxis_transform())
     ax.set_xticks(pos, labels, rotation=30 if max((len(s) for s in labels), default=0) > 8 else 0, ha="right"
                   if max((len(s) for s in labels), default=0) > 8 else "center")
     ax.set_ylabel(ylabel or y)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import shlex
 
 __all__ = ["add_parser", "run"]
 
@@ -13,9 +15,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Run the trials of SWEEP.yaml as separate processes, --workers at a time, in an "
                        "Optuna study stored in a database (default: SQLite in the output folder). A killed sweep "
                        "resumes with --resume; sweeps on other machines join the same study with --storage URL "
-                       "--resume. Trailing KEY=VALUE overrides apply to every trial, e.g. data.dataset=h36m.")
+                       "--resume. KEY=VALUE overrides after SWEEP.yaml apply to every trial, e.g. "
+                       "crisscross sweep SWEEP.yaml data.dataset=h36m data.data_dir=DIR --workers 2.")
     p.add_argument("sweep", metavar="SWEEP.yaml")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides for every trial")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides for every trial, written "
+                   "right after SWEEP.yaml (before the options)")
     p.add_argument("--workers", type=int, default=1, help="trial processes at a time on this machine (default 1)")
     p.add_argument("--trials", type=int, help="trial budget of the study (default: the sweep file's)")
     p.add_argument("--storage", metavar="URL", help="study database, e.g. postgresql://user:pw@host/db "
@@ -24,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "machine): finished trials are kept, stale ones are retried")
     p.add_argument("--out", metavar="DIR", help="output folder (default: runs/sweeps/<name>)")
     p.add_argument("--name", help="study name (default: the sweep file's name)")
+    p.add_argument("--seeds", metavar="S,S", help="seeds every trial trains with, replacing the sweep file's seeds")
     p.add_argument("--devices", metavar="DEV,DEV", help="devices handed round-robin to workers, e.g. cuda:0,cuda:1")
     p.add_argument("--summary", action="store_true", help="print the study's current results and exit")
     p.set_defaults(run=run)
@@ -58,14 +63,30 @@ def run(args: argparse.Namespace) -> int:
 
     quiet_optuna()
     spec = load_sweep(args.sweep, args.overrides)
+    if args.seeds:
+        try:
+            seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
+        except ValueError:
+            raise ValueError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ValueError(f"--seeds {args.seeds!r}: expected distinct integers")
+        spec = dataclasses.replace(spec, seeds=seeds)
     if args.summary:
         _print_outcome(load_outcome(spec, out_dir=args.out, storage=args.storage, name=args.name,
                                     trials=args.trials), spec)
         return 0
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else []
+    command = ["crisscross", "sweep", args.sweep, *args.overrides]
+    for flag in ("workers", "trials", "seeds", "storage", "out", "name", "devices"):
+        value = getattr(args, flag)
+        if value is not None and not (flag == "workers" and value == 1):
+            command += [f"--{flag}", str(value)]
+    if args.resume:
+        command.append("--resume")
     outcome = run_sweep(spec, out_dir=args.out, storage=args.storage, workers=args.workers, trials=args.trials,
                         resume=args.resume, name=args.name, devices=devices, cli_overrides=args.overrides,
-                        log=lambda line: print(line, flush=True))
+                        log=lambda line: print(line, flush=True),
+                        command=" ".join(shlex.quote(c) for c in command))
     _print_outcome(outcome, spec)
     if outcome.interrupted:
         print(f"interrupted; continue with: crisscross sweep {args.sweep} --resume"

@@ -709,6 +709,7 @@ class SweepOutcome:
         trials: one row per trial (see :func:`trial_rows`).
         configurations: one row per distinct configuration (see :func:`configuration_rows`).
         interrupted: the sweep was stopped (Ctrl-C) before the budget was used up.
+        command: the command line that ran the sweep, recorded in ``summary.md``.
     """
 
     study_name: str
@@ -718,6 +719,7 @@ class SweepOutcome:
     trials: list[dict[str, Any]] = field(default_factory=list)
     configurations: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False
+    command: str | None = None
 
 
 def _format_params(params: Mapping[str, Any]) -> str:
@@ -733,7 +735,7 @@ def _fmt(v: Any) -> str:
 def run_sweep(spec: SweepSpec, *, out_dir: str | Path | None = None, storage: str | None = None, workers: int = 1,
               trials: int | None = None, resume: bool = False, name: str | None = None,
               devices: Sequence[str] = (), cli_overrides: Sequence[str] = (),
-              log: Callable[[str], None] | None = None) -> SweepOutcome:
+              log: Callable[[str], None] | None = None, command: str | None = None) -> SweepOutcome:
     """Run (or resume, or join) a sweep until the study holds ``budget`` finished trials.
 
     Args:
@@ -748,6 +750,7 @@ def run_sweep(spec: SweepSpec, *, out_dir: str | Path | None = None, storage: st
         devices: devices handed round-robin to the workers (``train.device``), e.g. ``["cuda:0", "cuda:1"]``.
         cli_overrides: the ``key=value`` texts given on the command line; passed on to every trial process.
         log: receives one line per event (trial started/finished); nothing is printed otherwise.
+        command: the command line, recorded in ``summary.md``.
 
     Returns:
         The outcome, with per-trial and per-configuration rows.
@@ -778,7 +781,8 @@ def run_sweep(spec: SweepSpec, *, out_dir: str | Path | None = None, storage: st
 
     def launch(number: int, device: str | None) -> int:
         cmd = [sys.executable, "-m", "crisscross.experiments.trial", "--sweep", str(spec.path), "--storage", url,
-               "--study", study_name, "--trial", str(number), "--out", str(out)]
+               "--study", study_name, "--trial", str(number), "--out", str(out),
+               "--seeds", ",".join(map(str, spec.seeds))]
         for text in cli_overrides:
             cmd += ["--set", text]
         if device:
@@ -814,7 +818,7 @@ def run_sweep(spec: SweepSpec, *, out_dir: str | Path | None = None, storage: st
         device = devices[index % len(devices)] if devices else None
         while not stop.is_set():
             with lock:
-                reclaim_trials(study, budget, driver_id, wait_s=0.0)
+                reclaim_trials(study, budget, driver_id)
                 done, running, _ = budget_counts(study)
                 if done >= budget:
                     return
@@ -855,7 +859,8 @@ def run_sweep(spec: SweepSpec, *, out_dir: str | Path | None = None, storage: st
                 pass
         for t in pool:
             t.join()
-    outcome = SweepOutcome(study_name=study_name, storage=url, out_dir=out, budget=budget, interrupted=interrupted)
+    outcome = SweepOutcome(study_name=study_name, storage=url, out_dir=out, budget=budget, interrupted=interrupted,
+                           command=command)
     outcome.trials = trial_rows(study, spec)
     outcome.configurations = configuration_rows(outcome.trials, spec)
     write_sweep_summary(outcome, spec)
@@ -945,7 +950,7 @@ def configuration_rows(rows: Sequence[Mapping[str, Any]], spec: SweepSpec) -> li
 
 
 def write_sweep_summary(outcome: SweepOutcome, spec: SweepSpec) -> list[Path]:
-    """Write ``summary.md``, ``trials.csv`` and ``configurations.csv`` into the sweep's output folder.
+    """Write ``summary.md``, ``trials.csv``, ``configurations.csv`` (and ``configurations.png``) into the output folder.
 
     These files describe the study's current state and are rewritten on every sweep run.
 
@@ -977,7 +982,8 @@ def write_sweep_summary(outcome: SweepOutcome, spec: SweepSpec) -> list[Path]:
     md = [f"# Sweep `{outcome.study_name}`", "",
           f"Sweep file `{spec.path}`, base config `{spec.base}`; objective {spec.metric} ({spec.direction}, "
           f"{spec.reduce} epoch per run), seeds {list(spec.seeds)}, sampler {spec.sampler}, pruner {spec.pruner}, "
-          f"budget {outcome.budget} trials; storage `{outcome.storage}`.", "",
+          f"budget {outcome.budget} trials; storage `{outcome.storage}`."
+          + (f" Last run by `{outcome.command}`." if outcome.command else ""), "",
           "## Configurations (mean and spread over seeds)", "",
           tabulate(conf, headers=[*names, "runs", "mean", "std", "min", "max", "completed", "pruned", "failed"],
                    tablefmt="github", floatfmt=["g"] * len(names) + [".2f"] * 8, missingval="-"), "",
@@ -985,10 +991,32 @@ def write_sweep_summary(outcome: SweepOutcome, spec: SweepSpec) -> list[Path]:
           tabulate(trials, headers=["trial", "state", "outcome", *names, "value", "std", "epochs", "time (s)",
                                     "error"], tablefmt="github", missingval="-",
                    floatfmt=["g"] * (3 + len(names)) + [".2f", ".2f", "g", ".1f", "g"]), ""]
+    png = _configurations_png(outcome, spec)
+    if png is not None:
+        md += ["## Objective per configuration", "", f"![{spec.metric}]({png.name})", ""]
+        paths.append(png)
     path = out / "summary.md"
     path.write_text("\n".join(md))
     paths.append(path)
     return paths
+
+
+def _configurations_png(outcome: SweepOutcome, spec: SweepSpec) -> Path | None:
+    """Bar chart of the objective per configuration (mean and standard deviation over seeds), if matplotlib is there."""
+    from crisscross.analysis.plots import plot_bars, save_figure
+
+    if not outcome.configurations:
+        return None
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:  # plotting is optional (pip install 'crisscross[plot]')
+        return None
+    rows = [{"configuration": ", ".join(_fmt(c[p.name]) for p in spec.space), "mean": c["mean"], "std": c["std"]}
+            for c in outcome.configurations]
+    fig = plot_bars(rows, "configuration", "mean", yerr="std", ylabel=spec.metric,
+                    title=f"{outcome.study_name}: {spec.reduce} {spec.metric} per configuration"
+                    + (f" (mean ± std over {len(spec.seeds)} seeds)" if len(spec.seeds) > 1 else ""))
+    return save_figure(fig, outcome.out_dir / "configurations.png")
 
 
 def load_outcome(spec: SweepSpec, *, out_dir: str | Path | None = None, storage: str | None = None,

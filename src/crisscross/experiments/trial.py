@@ -21,6 +21,7 @@ sweep process disappears (e.g. killed with SIGKILL), so no orphan keeps training
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -136,7 +137,8 @@ def _pick_run_dir(prev_dir: str | None, out: Path, name: str) -> tuple[Path, Pat
 
 
 def run_trial(sweep_path: str | Path, storage_url: str, study_name: str, number: int, out_dir: str | Path,
-              overrides: list[str] | None = None, device: str | None = None) -> int:
+              overrides: list[str] | None = None, device: str | None = None,
+              seeds: tuple[int, ...] | None = None) -> int:
     """Train trial ``number`` of the study and tell the study its outcome.
 
     Args:
@@ -147,6 +149,8 @@ def run_trial(sweep_path: str | Path, storage_url: str, study_name: str, number:
         out_dir: the sweep's output folder; run folders go under ``out_dir/runs``.
         overrides: ``key=value`` texts given to the sweep on the command line.
         device: ``train.device`` for this worker, e.g. ``cuda:1``.
+        seeds: the seeds to train (default: the sweep file's; the driver passes its own, which may come from
+            ``crisscross sweep --seeds``).
 
     Returns:
         0 when the study was told the outcome (whatever it was), 1 otherwise.
@@ -158,6 +162,8 @@ def run_trial(sweep_path: str | Path, storage_url: str, study_name: str, number:
     from crisscross.training.runs import update_status
 
     spec = load_sweep(sweep_path, overrides or ())
+    if seeds:
+        spec = dataclasses.replace(spec, seeds=tuple(seeds))
     storage = open_storage(storage_url)
     study = optuna.load_study(study_name=study_name, storage=storage, sampler=make_sampler(spec),
                               pruner=make_pruner(spec))
@@ -276,9 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--device")
+    p.add_argument("--seeds", help="comma-separated seeds (default: the sweep file's)")
     args = p.parse_args(argv)
     quiet_optuna()
-    return run_trial(args.sweep, args.storage, args.study, args.trial, args.out, args.set, args.device)
+    seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip()) if args.seeds else None
+    return run_trial(args.sweep, args.storage, args.study, args.trial, args.out, args.set, args.device, seeds)
 
 
 if __name__ == "__main__":

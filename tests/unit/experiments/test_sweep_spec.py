@@ -188,3 +188,17 @@ def test_epoch_monitor_reports_and_prunes(tmp_path, monkeypatch):
     monitor.poll(allow_prune=True)
     assert monitor.pruned_at == 1 and kills == [(os.getpid(), signal.SIGTERM)]
     assert study.get_trials()[1].intermediate_values == {1: 50.0}
+
+
+def test_sweep_cli_errors_are_one_line(tmp_path, capsys):
+    from crisscross.cli.main import main
+
+    bad = write_sweep(tmp_path, {"space": {"optim.lrr": {"type": "choice", "values": [1]}}, "sampler": "grid"})
+    assert main(["sweep", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "space.optim.lrr" in err and str(bad) in err
+    good = write_sweep(tmp_path, GRID, name="g.yaml")
+    assert main(["sweep", str(good), "--summary", "--out", str(tmp_path / "none")]) == 2
+    assert "run the sweep first" in capsys.readouterr().err
+    assert main(["sweep", str(good), "--seeds", "1,x"]) == 2
+    assert "--seeds" in capsys.readouterr().err
