@@ -103,6 +103,8 @@ def test_attention_model_by_name_and_run(run_dir, tmp_path, capsys) -> None:
         assert len(list(csv.DictReader(fh))) == 3 * 2 * 2  # calls x heads x (sample 0 + mean)
     assert main(["attention", str(run_dir), "--samples", "1"]) == 0
     assert len(list((run_dir / "attention").glob("sample001_*.png"))) == 6
+    assert main(["attention", "--model", TINY_MODEL, "--samples", "0", "--out", str(out)]) == 2  # not empty
+    capsys.readouterr()
     assert main(["attention", "--model", "simlpe"]) == 2  # no attention: one-line error
     assert "no attention layers" in capsys.readouterr().err
 

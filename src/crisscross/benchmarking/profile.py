@@ -11,13 +11,14 @@
 
 ``tests/unit/benchmarking/test_profile.py`` checks it makes exactly the same update as the engine's step.
 
-Per-phase times come from the profiler's events: the CPU time is the wall span of each phase's range on the
-calling thread; on CUDA the device time is that of the range's GPU annotation (the kernels it launched), falling
-back to the summed kernel time of the range's operators. Both are averaged over the profiled steps, after
-untimed warm-up steps. The whole step is also timed with ``time.perf_counter`` (synchronised on CUDA); the phases
-are disjoint sub-ranges of that interval, so on CPU their sum is the step time less the Python glue between the
-ranges (reported as ``other``). On CUDA the CPU ranges measure kernel launches, not kernels: compare the CUDA column
-with the step time there. The Chrome trace of the profiled steps is written next to the summary.
+Per-phase CPU times come from the profiler's events: the wall span of each phase's range on the calling thread,
+averaged over the profiled steps (after untimed warm-up steps). On CUDA the CPU ranges only measure kernel
+launches, so the GPU time of each phase is measured as well, with CUDA events recorded on the current stream at the
+phase boundaries (backward kernels run on the forward's stream, so stream order attributes every kernel to the phase
+that queued it). The whole step is also timed with ``time.perf_counter`` (synchronised on CUDA). The phases are
+disjoint sub-ranges of that interval, so their sum is the step time less the Python glue between the ranges
+(reported as ``other``); shares are of the measured step, using the CPU times on CPU and the CUDA times on CUDA.
+The Chrome trace of the profiled steps is written next to the summary.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ _LABEL = "phase:"
 
 @dataclass(frozen=True)
 class PhaseTime:
-    """Mean time of one phase per step (ms); ``share`` is its fraction of the measured step time."""
+    """Mean time of one phase per step (ms); ``share`` is its fraction of the measured step time (of the CUDA time
+    on CUDA, of the CPU time otherwise)."""
 
     name: str
     cpu_ms: float
@@ -67,23 +69,24 @@ class ProfileResult:
 
     @property
     def phase_sum_ms(self) -> float:
-        """Sum of the phases' CPU times per step (ms)."""
-        return sum(p.cpu_ms for p in self.phases)
+        """Sum of the phases' times per step (ms): CUDA times on CUDA, CPU times otherwise."""
+        return sum(p.cuda_ms if p.cuda_ms is not None else p.cpu_ms for p in self.phases)
 
     def table(self, tablefmt: str = "github") -> str:
-        """Phases, their CPU (and CUDA) time per step and share of the measured step, plus ``other``/``step``."""
+        """Phases with their CPU (and CUDA) ms per step and share of the measured step, plus ``other`` and ``step``."""
         from tabulate import tabulate
 
-        has_cuda = any(p.cuda_ms is not None for p in self.phases)
-        headers = ["phase", "CPU ms/step", "share"] + (["CUDA ms/step"] if has_cuda else [])
+        cuda = any(p.cuda_ms is not None for p in self.phases)
+        headers = ["phase", "CPU ms/step"] + (["CUDA ms/step"] if cuda else []) + ["share of step"]
         rows = []
         for p in self.phases:
-            rows.append([p.name, f"{p.cpu_ms:.3f}", f"{100 * p.share:.1f}%"]
-                        + ([f"{p.cuda_ms:.3f}" if p.cuda_ms is not None else ""] if has_cuda else []))
+            rows.append([p.name, f"{p.cpu_ms:.3f}"] + ([f"{p.cuda_ms:.3f}"] if cuda else [])
+                        + [f"{100 * p.share:.1f}%"])
         other = self.step_ms - self.phase_sum_ms
-        rows.append(["other (between phases)", f"{other:.3f}", f"{100 * other / self.step_ms:.1f}%"]
-                    + ([""] if has_cuda else []))
-        rows.append(["step (measured wall time)", f"{self.step_ms:.3f}", "100.0%"] + ([""] if has_cuda else []))
+        other_cells = ["", f"{other:.3f}"] if cuda else [f"{other:.3f}"]
+        rows.append(["other (between phases)"] + other_cells + [f"{100 * other / self.step_ms:.1f}%"])
+        step_cells = ["", f"{self.step_ms:.3f}"] if cuda else [f"{self.step_ms:.3f}"]
+        rows.append(["step (measured wall time)"] + step_cells + ["100.0%"])
         return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,7 +98,7 @@ class ProfileResult:
 
 def profiled_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                         precision: Any, next_batch: Callable[[], torch.Tensor], input_frames: int,
-                        cfg: Any) -> torch.Tensor:
+                        cfg: Any, cuda_events: list[Any] | None = None) -> torch.Tensor:
     """The engine's ``train_step`` with a ``record_function`` range per phase (see the module docstring).
 
     Args:
@@ -106,6 +109,7 @@ def profiled_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scal
         next_batch: returns the step's batch Tensor[B, T_in + T_out, J, 3] (metres); called inside ``data``.
         input_frames: T_in.
         cfg: the ``ExperimentConfig`` (loss, velocity weight, clipping).
+        cuda_events: on CUDA, ``len(PHASES) + 1`` timing events recorded at the phase boundaries.
 
     Returns:
         Detached loss terms Tensor[3]: total, position, velocity (as the engine's ``train_step``).
@@ -114,27 +118,40 @@ def profiled_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scal
 
     from crisscross.training.losses import position_loss, velocity_loss
 
+    marks = iter(cuda_events or ())
+
+    def mark() -> None:
+        event = next(marks, None)
+        if event is not None:
+            event.record()
+
+    mark()
     with record_function(_LABEL + "data"):
         batch = next_batch()
         past, future = batch[:, :input_frames], batch[:, input_frames:]
+    mark()
     with record_function(_LABEL + "forward"):
         with precision.autocast():
             training_outputs = getattr(model, "training_outputs", None)
             pred, aux = training_outputs(past, future) if training_outputs is not None else (model(past), {})
+    mark()
     with record_function(_LABEL + "loss"):
         pos = position_loss(cfg.train.loss, pred, future)
         vel = velocity_loss(pred, future, past[:, -1:]) if cfg.train.velocity_loss_weight > 0 else pos.new_zeros(())
         extra = sum((v.float() for v in aux.values()), pos.new_zeros(()))
         loss = pos + cfg.train.velocity_loss_weight * vel + extra
+    mark()
     with record_function(_LABEL + "backward"):
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+    mark()
     with record_function(_LABEL + "optimizer"):
         if cfg.optim.clip_grad_norm is not None:
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad_norm)
         scaler.step(optimizer)
         scaler.update()
+    mark()
     return torch.stack([loss.detach(), pos.detach(), vel.detach()])
 
 
@@ -153,33 +170,17 @@ def new_profile_dir(root: str | Path) -> Path:
     raise FileExistsError(f"cannot create a new profile folder under {root}")
 
 
-def _phase_times(events: Any, steps: int, cuda: bool) -> dict[str, tuple[float, float | None]]:
-    """Mean (CPU ms, CUDA ms) per step of each phase label in the profiler ``events``."""
+def _phase_cpu_ms(events: Any, steps: int) -> dict[str, float]:
+    """Mean CPU wall time per step (ms) of each phase range in the profiler ``events``."""
     from torch.autograd import DeviceType
 
-    cpu_us = {p: 0.0 for p in PHASES}
-    gpu_us = {p: 0.0 for p in PHASES}
-    kernel_us = {p: 0.0 for p in PHASES}
-    seen_gpu = {p: False for p in PHASES}
+    total_us = {p: 0.0 for p in PHASES}
     for evt in events:
-        if not evt.name.startswith(_LABEL):
-            continue
-        phase = evt.name[len(_LABEL):]
-        if phase not in cpu_us:
-            continue
-        if evt.device_type == DeviceType.CPU:
-            cpu_us[phase] += evt.time_range.elapsed_us()
-            kernel_us[phase] += evt.device_time_total
-        else:  # the GPU-side span of the annotation (kineto "gpu_user_annotation")
-            gpu_us[phase] += evt.time_range.elapsed_us()
-            seen_gpu[phase] = True
-    out: dict[str, tuple[float, float | None]] = {}
-    for p in PHASES:
-        device_ms = None
-        if cuda:
-            device_ms = (gpu_us[p] if seen_gpu[p] else kernel_us[p]) / 1000.0 / steps
-        out[p] = (cpu_us[p] / 1000.0 / steps, device_ms)
-    return out
+        if evt.name.startswith(_LABEL) and evt.device_type == DeviceType.CPU:
+            phase = evt.name[len(_LABEL):]
+            if phase in total_us:
+                total_us[phase] += evt.time_range.elapsed_us()
+    return {p: us / 1000.0 / steps for p, us in total_us.items()}
 
 
 def profile_training(model: nn.Module, cfg: Any, bank: Any, *, device: torch.device, batch_size: int = 256,
@@ -227,8 +228,17 @@ def profile_training(model: nn.Module, cfg: Any, bank: Any, *, device: torch.dev
         pos = (torch.arange(batch_size, device=device) + i * batch_size) % perm.numel()
         return bank.batch(perm[pos], cfg.data.augment, step_generator(cfg.seed, i, device))
 
+    cuda = device.type == "cuda"
+    cuda_ms = {p: 0.0 for p in PHASES}
+    record = {"on": False}
+
     def step() -> torch.Tensor:
-        terms = profiled_train_step(model, optimizer, scaler, precision, next_batch, input_frames, cfg)
+        events = [torch.cuda.Event(enable_timing=True) for _ in range(len(PHASES) + 1)] if cuda else None
+        terms = profiled_train_step(model, optimizer, scaler, precision, next_batch, input_frames, cfg, events)
+        if events is not None and record["on"]:
+            events[-1].synchronize()
+            for p, start, end in zip(PHASES, events[:-1], events[1:]):
+                cuda_ms[p] += start.elapsed_time(end)
         counter["step"] += 1
         return terms
 
@@ -236,9 +246,9 @@ def profile_training(model: nn.Module, cfg: Any, bank: Any, *, device: torch.dev
     for _ in range(warmup):
         step()
     synchronize(device)
-    cuda = device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     times = []
+    record["on"] = True
     with profile(activities=activities) as prof:
         for _ in range(steps):
             synchronize(device)
@@ -250,8 +260,11 @@ def profile_training(model: nn.Module, cfg: Any, bank: Any, *, device: torch.dev
     prof.export_chrome_trace(str(trace_path))
     stats = summarize_times(times)
     step_ms = stats.mean_ms
-    per_phase = _phase_times(prof.events(), steps, cuda)
-    phases = [PhaseTime(p, cpu, dev, cpu / step_ms) for p, (cpu, dev) in per_phase.items()]
+    cpu_ms = _phase_cpu_ms(prof.events(), steps)
+    phases = []
+    for p in PHASES:
+        dev = cuda_ms[p] / steps if cuda else None
+        phases.append(PhaseTime(p, cpu_ms[p], dev, (dev if dev is not None else cpu_ms[p]) / step_ms))
     result = ProfileResult(phases=phases, step_ms=step_ms, step_ms_median=stats.median_ms, steps=steps,
                            warmup=warmup, batch_size=batch_size, device=str(device), device_name=device_name(device),
                            precision=cfg.train.precision, out_dir=out_dir, trace_path=trace_path,

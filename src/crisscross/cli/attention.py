@@ -108,7 +108,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default=None, help="data split (default: the run's validation split, else val)")
     p.add_argument("--dataset", default=None, help="dataset (default: the run's, else the embedded synthetic data)")
     p.add_argument("--data-dir", default=None, help="data folder for real datasets")
-    p.add_argument("--out", metavar="DIR", help="output folder (default: <run>/attention or runs/attention/<model>)")
+    p.add_argument("--out", metavar="DIR", help="new or empty output folder (default: <run>/attention or "
+                   "runs/attention/<model>, with -2, -3, ... when taken)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=run)
 
@@ -122,10 +123,14 @@ def run(args: argparse.Namespace) -> int:
     windows = source_windows(src, samples, args.split, args.dataset, args.data_dir)
     if args.out:
         out = Path(args.out)
-    elif src.run_dir is not None:
-        out = src.run_dir / "attention"
+        if out.exists() and any(out.iterdir()):
+            raise ValueError(f"{out} is not empty; choose a new folder (outputs are never overwritten)")
     else:
-        out = Path(src.cfg.track.root) / "attention" / src.model_name.replace(":", "_")
+        base = (src.run_dir / "attention" if src.run_dir is not None
+                else Path(src.cfg.track.root) / "attention" / src.model_name.replace(":", "_"))
+        out, n = base, 2
+        while out.exists():
+            out, n = base.with_name(f"{base.name}-{n}"), n + 1
     report = write_attention_report(src.model, windows.past_m.to(args.device), out, samples=samples,
                                     joint_names=windows.joint_names,
                                     title=f"{src.model_name} on {windows.description}")

@@ -11,7 +11,7 @@ __all__ = ["add_parser", "run"]
 _DEFAULTS: dict[str, Any] = {
     "models": "stcformer,simlpe", "batch_sizes": "1,64,256", "input_frames": 10, "output_frames": 25,
     "precisions": "fp32", "compile": "off", "modes": "train,infer", "device": "auto", "warmup": 5, "iters": 20,
-    "threads": None, "isolate": False, "out": None, "cell_timeout_s": 900.0,
+    "threads": None, "isolate": False, "out": None, "cell_timeout_s": 1800.0, "repeats": 1,
 }
 
 
@@ -39,7 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--isolate", action="store_true", default=None,
                    help="run every configuration in its own process (crash- and OOM-safe, exact CPU peak memory)")
     p.add_argument("--cell-timeout", dest="cell_timeout_s", type=float, help="seconds per isolated configuration")
-    p.add_argument("--out", metavar="FILE.csv|FILE.jsonl", help="append one row per configuration")
+    p.add_argument("--repeats", type=int, help="passes over the whole sweep (round-robin); the printed table keeps "
+                   "each configuration's fastest pass, every pass is written to --out (default 1)")
+    p.add_argument("--out", metavar="FILE.csv|FILE.jsonl", help="append one row per configuration and pass")
     p.set_defaults(run=run)
 
 
@@ -65,8 +67,8 @@ def _int_list(values: list[str], what: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     """Build the sweep, run it (in-process or isolated), append rows, print the table."""
-    from crisscross.benchmarking.runner import BenchSpec, append_rows, format_table, load_bench_config
-    from crisscross.benchmarking.runner import parse_model_spec, run_sweep
+    from crisscross.benchmarking.runner import BenchSpec, append_rows, best_of_repeats, format_table
+    from crisscross.benchmarking.runner import load_bench_config, parse_model_spec, precision_speedups, run_sweep
 
     values = dict(_DEFAULTS)
     if args.config:
@@ -92,13 +94,22 @@ def run(args: argparse.Namespace) -> int:
         if out:
             append_rows(out, [row])
         status = row["status"] if row["status"] == "ok" else f"{row['status']} ({row['message']})"
-        print(f"[{len(done) + 1}/{len(cells)}] {row['model']} {row['mode']} batch {row['batch_size']} "
+        print(f"[{len(done) + 1}/{len(cells) * repeats}] {row['model']} {row['mode']} batch {row['batch_size']} "
               f"{row['precision']} compile={'on' if row['compile'] else 'off'}: {status}", file=sys.stderr)
         done.append(row)
 
     done: list[dict[str, Any]] = []
-    rows = run_sweep(cells, isolate=bool(values["isolate"]), timeout_s=values["cell_timeout_s"], on_row=on_row)
-    print(format_table(rows))
+    repeats = int(values["repeats"])
+    rows = run_sweep(cells, isolate=bool(values["isolate"]), timeout_s=values["cell_timeout_s"], repeats=repeats,
+                     on_row=on_row)
+    best = best_of_repeats(rows) if repeats > 1 else rows
+    if repeats > 1:
+        print(f"fastest of {repeats} passes per configuration")
+    print(format_table(best))
+    speedups = precision_speedups(best)
+    if speedups:
+        print("\nspeed-up over fp32 (ratio of median latencies; > 1 is faster)")
+        print(speedups)
     if out:
         print(f"\nappended {len(rows)} rows to {out}")
     return 0 if any(r["status"] == "ok" for r in rows) else 1

@@ -53,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
     train_set = load_motion(d.dataset, split=d.train_split, data_dir=d.data_dir, cache_dir=d.cache_dir,
                             actions=d.actions)
     bank = WindowBank.from_motion(train_set, d.input_frames + d.output_frames, d.train_stride, device)
-    root = Path(args.out) if args.out else (src.run_dir / "profiles" if src.run_dir else Path(cfg.track.root) / "profiles")
+    if args.out:
+        root = Path(args.out)
+    else:
+        root = src.run_dir / "profiles" if src.run_dir else Path(cfg.track.root) / "profiles"
     out_dir = new_profile_dir(root)
     meta = {"model": src.model_name, "checkpoint": str(src.checkpoint) if src.checkpoint else None,
             "dataset": d.dataset, "split": d.train_split, "environment": capture_environment(device)}

@@ -43,6 +43,24 @@ def test_profiled_step_is_the_engine_step(setup) -> None:
         torch.testing.assert_close(pa, pb, msg=name)
 
 
+def test_cuda_event_marks_bracket_every_phase(setup) -> None:
+    cfg, bank, model = setup
+
+    class Mark:
+        def __init__(self) -> None:
+            self.recorded = 0
+
+        def record(self) -> None:
+            self.recorded += 1
+
+    marks = [Mark() for _ in range(len(PHASES) + 1)]
+    prec = Precision("fp32", "cpu")
+    m = copy.deepcopy(model)
+    batch = bank.batch(torch.arange(4), cfg.data.augment, None)
+    profiled_train_step(m, create_optimizer(m, cfg.optim), prec.grad_scaler(), prec, lambda: batch, 10, cfg, marks)
+    assert [mk.recorded for mk in marks] == [1] * (len(PHASES) + 1)
+
+
 def test_phases_add_up_to_the_step_and_trace_is_json(setup, tmp_path) -> None:
     cfg, bank, model = setup
     threads = torch.get_num_threads()

@@ -19,6 +19,8 @@ from crisscross.benchmarking.runner import (
     run_cell,
     run_cell_isolated,
     run_sweep,
+    best_of_repeats,
+    precision_speedups,
 )
 
 TINY = (("dim", 16), ("enc_blocks", 1), ("dec_blocks", 1))
@@ -122,3 +124,19 @@ def test_bench_config_files_load(tmp_path) -> None:
     bad.write_text("models: [simlpe]\nbatchsize: 3\n")
     with pytest.raises(ValueError, match="unknown keys batchsize"):
         load_bench_config(bad)
+
+
+def test_repeats_keep_the_fastest_pass_and_speedups() -> None:
+    cells = [_cell(model="zero-velocity", model_args=(), mode="infer", precision=p) for p in ("fp32", "bf16")]
+    rows = run_sweep(cells, repeats=2)
+    assert [r["repeat"] for r in rows] == [0, 0, 1, 1]
+    best = best_of_repeats(rows)
+    assert len(best) == 2
+    for b in best:
+        same = [r for r in rows if r["precision"] == b["precision"]]
+        assert b["latency_ms_median"] == min(r["latency_ms_median"] for r in same)
+    fake = [dict(best[0], latency_ms_median=10.0), dict(best[1], latency_ms_median=4.0)]
+    table = precision_speedups(fake)
+    assert "bf16 speed-up" in table and "2.50x" in table
+    with pytest.raises(ValueError, match="repeats"):
+        run_sweep(cells, repeats=0)
