@@ -40,34 +40,55 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def plot_curves(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, group: str = "run", ax: "Axes | None" = None,
-                title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
-                logy: bool = False) -> "Figure":
+_LINESTYLES = ("-", "--", ":", "-.")
+
+
+def plot_curves(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, group: str = "run", color: str | None = None,
+                ax: "Axes | None" = None, title: str | None = None, xlabel: str | None = None,
+                ylabel: str | None = None, logy: bool | None = False) -> "Figure":
     """One line per group (e.g. per run) of ``y`` against ``x``; rows lacking a finite x or y are skipped.
 
     Args:
-        rows: tidy rows, e.g. ``{"run": "adam", "epoch": 3, "time/wall_s": 41.2, "val/mpjpe22_avg_mm": 97.1}``.
+        rows: tidy rows, e.g. ``{"run": "adam s0", "epoch": 3, "time/wall_s": 41.2, "val/mpjpe22_avg_mm": 97.1}``.
         x: the column on the horizontal axis (``epoch``, ``time/wall_s``, ...).
         y: the column on the vertical axis.
         group: the column naming the line each row belongs to.
+        color: a column shared by related lines (e.g. the configuration of several seeds): they get one colour
+            and different line styles. Default: one colour per line.
         ax: draw into these axes instead of a new figure.
         title, xlabel, ylabel: labels (default: the column names).
-        logy: logarithmic vertical axis.
+        logy: logarithmic vertical axis; None chooses it when the values span more than a factor of 10.
 
     Returns:
         The figure holding the axes.
     """
     fig, ax = _axes(ax)
     lines: dict[Any, list[tuple[float, float]]] = {}
+    colour_of: dict[Any, Any] = {}
     for r in rows:
         if _finite(r.get(x)) and _finite(r.get(y)):
             lines.setdefault(r.get(group), []).append((float(r[x]), float(r[y])))
+            colour_of.setdefault(r.get(group), r.get(color) if color else r.get(group))
+    palette = [f"C{i}" for i in range(10)]
+    colours = {c: palette[i % len(palette)] for i, c in enumerate(dict.fromkeys(colour_of.values()))}
+    seen: dict[Any, int] = {}
     for label, points in lines.items():
         points.sort()
         xs, ys = zip(*points)
-        ax.plot(xs, ys, marker="o" if len(points) <= 30 else None, markersize=3, linewidth=1.5, label=str(label))
-    if logy and any(v > 0 for pts in lines.values() for _, v in pts):
+        key = colour_of[label]
+        style = _LINESTYLES[seen.get(key, 0) % len(_LINESTYLES)]
+        seen[key] = seen.get(key, 0) + 1
+        ax.plot(xs, ys, marker="o" if len(points) <= 30 else None, markersize=3, linewidth=1.5, label=str(label),
+                color=colours[key], linestyle=style)
+    values = [v for pts in lines.values() for _, v in pts]
+    if logy is None:
+        logy = bool(values) and min(values) > 0 and max(values) / min(values) > 10
+    if logy and any(v > 0 for v in values):
         ax.set_yscale("log")
+    if x == "epoch":
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
     if title:

@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="study name (default: the sweep file's name)")
     p.add_argument("--seeds", metavar="S,S", help="seeds every trial trains with, replacing the sweep file's seeds")
     p.add_argument("--devices", metavar="DEV,DEV", help="devices handed round-robin to workers, e.g. cuda:0,cuda:1")
-    p.add_argument("--summary", action="store_true", help="print the study's current results and exit")
+    p.add_argument("--summary", action="store_true", help="print the study's current results, refresh summary.md and the CSV files, and exit")
     p.set_defaults(run=run)
 
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         import optuna  # noqa: F401
     except ImportError:
         raise ValueError("crisscross sweep needs optuna: pip install 'crisscross[sweep]'") from None
-    from crisscross.experiments.sweep import load_outcome, load_sweep, quiet_optuna, run_sweep
+    from crisscross.experiments.sweep import load_outcome, load_sweep, quiet_optuna, run_sweep, write_sweep_summary
 
     quiet_optuna()
     spec = load_sweep(args.sweep, args.overrides)
@@ -72,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--seeds {args.seeds!r}: expected distinct integers")
         spec = dataclasses.replace(spec, seeds=seeds)
     if args.summary:
-        _print_outcome(load_outcome(spec, out_dir=args.out, storage=args.storage, name=args.name,
-                                    trials=args.trials), spec)
+        outcome = load_outcome(spec, out_dir=args.out, storage=args.storage, name=args.name, trials=args.trials)
+        write_sweep_summary(outcome, spec)
+        _print_outcome(outcome, spec)
         return 0
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else []
     command = ["crisscross", "sweep", args.sweep, *args.overrides]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ __all__ = ["Report", "expand_run_paths", "default_labels", "build_report", "writ
 
 PREDICTED_KEY = "mpjpe22_mm"  # eval.json key of the predicted-joint averaging
 FULL_KEY = "mpjpe32_mm"
+_SEED_SUFFIX = re.compile(r"[\s,;_-]*\b(s|seed)[ =]?\d+$")
 # Config keys that never make two runs different experiments.
 _INCIDENTAL = ("track.*", "train.progress", "train.device", "train.num_threads", "data.data_dir", "data.cache_dir")
 # file name -> (x column, y column key in the curve rows, x label, title)
@@ -196,8 +198,9 @@ def build_report(run_dirs: Sequence[str | Path], labels: Sequence[str] | None = 
         row["error"] = r.error
         rep.table.append(row)
         for x in rows:
-            rep.curves.append({"run": label, **{k: x.get(k) for k in ("epoch", "time/wall_s", "train/epoch_loss",
-                                                                        "train/epoch_mpjpe_mm", val_metric)}})
+            rep.curves.append({"run": label, "configuration": _SEED_SUFFIX.sub("", label) or label,
+                               **{k: x.get(k) for k in ("epoch", "time/wall_s", "train/epoch_loss",
+                                                        "train/epoch_mpjpe_mm", val_metric)}})
     rep.diff = config_diff({label: r.config for label, r in zip(labels, runs)}, ignore=_INCIDENTAL)
     rep.groups = _seed_groups(rep)
     return rep
@@ -217,6 +220,10 @@ def _seed_groups(rep: Report) -> list[dict[str, Any]]:
         g["rows"].append(row)
     if all(len(g["rows"]) < 2 for g in groups.values()):
         return []
+    for g in groups.values():  # user labels like "adam s0", "adam s1" name their configuration "adam"
+        stripped = {_SEED_SUFFIX.sub("", r["run"]) for r in g["rows"]}
+        if len(stripped) == 1 and next(iter(stripped)):
+            g["configuration"] = next(iter(stripped))
     out = []
     metrics = ["best_val", "val_avg", *(f"{t}_avg" for t in rep.eval_tags), "s_per_epoch"]
     for g in groups.values():
@@ -284,8 +291,8 @@ def _write_curves(rep: Report, out: Path) -> list[Path]:
     paths = []
     for name, (x, y, xlabel, title) in CURVE_FILES.items():
         col = rep.val_metric if y == "@val" else y
-        fig = plot_curves(rep.curves, x, col, xlabel=xlabel, ylabel=col, title=title,
-                          logy=col.startswith("train/"))
+        fig = plot_curves(rep.curves, x, col, color="configuration", xlabel=xlabel, ylabel=col, title=title,
+                          logy=None)
         paths.append(save_figure(fig, out / name))
     return paths
 

@@ -818,6 +818,8 @@ def run_sweep(spec: SweepSpec, *, out_dir: str | Path | None = None, storage: st
         device = devices[index % len(devices)] if devices else None
         while not stop.is_set():
             with lock:
+                if stop.is_set():
+                    return
                 reclaim_trials(study, budget, driver_id)
                 done, running, _ = budget_counts(study)
                 if done >= budget:

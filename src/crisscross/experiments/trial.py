@@ -32,7 +32,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from crisscross.experiments.runs import best_value, read_epoch_rows
+from crisscross.experiments.runs import best_value, load_run_summary, read_epoch_rows
 from crisscross.experiments.sweep import (HEARTBEAT_INTERVAL_S, load_sweep, make_pruner, make_sampler, open_storage,
                                           quiet_optuna, trial_config)
 
@@ -111,13 +111,6 @@ def _previous_run_dirs(storage: Any, study_id: int, attrs: dict[str, Any]) -> di
     return dict(storage.get_trial(prev_id).user_attrs.get("run_dirs") or {})
 
 
-def _status(run_dir: Path) -> str | None:
-    try:
-        return json.loads((run_dir / "status.json").read_text()).get("status")
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def _pick_run_dir(prev_dir: str | None, out: Path, name: str) -> tuple[Path, Path | None, bool]:
     """Pick the run folder for one seed: reuse a completed one, resume a checkpointed one, or start fresh.
 
@@ -128,10 +121,10 @@ def _pick_run_dir(prev_dir: str | None, out: Path, name: str) -> tuple[Path, Pat
 
     if prev_dir is not None:
         prev = Path(prev_dir)
-        status = _status(prev)
+        status = load_run_summary(prev).status if prev.is_dir() else None  # "crashed" when marked running but dead
         if status == "completed" and (prev / "eval.json").is_file():
             return prev, None, True
-        if status != "failed" and (prev / "checkpoints" / "last.pt").is_file():
+        if status in ("interrupted", "crashed", "pruned") and (prev / "checkpoints" / "last.pt").is_file():
             return prev, prev, False
     return create_run_dir(out / "runs", name), None, False
 

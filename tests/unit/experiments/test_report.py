@@ -77,6 +77,8 @@ def test_seed_groups_and_labels(run_factory):
     assert groups["optim.name=adam"]["runs"] == 2
     assert groups["optim.name=adam"]["best_val_mean"] == pytest.approx(100.5)
     assert groups["optim.name=adam"]["best_val_std"] == pytest.approx(0.7071, abs=1e-3)
+    labelled = build_report(runs, labels=["adam s0", "sgd s0", "adam s1", "sgd s1"])
+    assert {g["configuration"] for g in labelled.groups} == {"adam", "sgd"}
     with pytest.raises(ValueError, match="distinct labels"):
         build_report(runs[:2], labels=["x", "x"])
 
