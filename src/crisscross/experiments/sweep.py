@@ -767,106 +767,130 @@ def run_sweep(spec: SweepSpec, *, out_dir: str | Path | None = None, storage: st
     url = storage or default_storage_url(out)
     study = open_study(spec, open_storage(url), resume=resume, name=study_name)
     budget = spec.budget(trials)
-    say = log or (lambda _msg: None)
-    driver_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    lock = threading.Lock()
-    stop = threading.Event()
-    procs: dict[int, subprocess.Popen] = {}
-    threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
-
-    with lock:
-        retried = reclaim_trials(study, budget, driver_id)
-    if retried:
-        say(f"retrying stale/interrupted trials {', '.join(map(str, retried))}")
-
-    def launch(number: int, device: str | None) -> int:
-        cmd = [sys.executable, "-m", "crisscross.experiments.trial", "--sweep", str(spec.path), "--storage", url,
-               "--study", study_name, "--trial", str(number), "--out", str(out),
-               "--seeds", ",".join(map(str, spec.seeds))]
-        for text in cli_overrides:
-            cmd += ["--set", text]
-        if device:
-            cmd += ["--device", device]
-        env = dict(os.environ)
-        env.setdefault("OMP_NUM_THREADS", str(threads_per_worker))
-        env.setdefault("MKL_NUM_THREADS", str(threads_per_worker))
-        with open(out / "logs" / f"trial-{number:04d}.log", "ab") as fh:
-            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
-            procs[number] = proc
-            try:
-                return proc.wait()
-            finally:
-                procs.pop(number, None)
-
-    def finish(number: int, code: int) -> None:
-        from optuna.trial import TrialState
-
-        t = _get_trial(study, number)
-        if t.state == TrialState.RUNNING:  # the trial process died without telling the study
-            outcome = "interrupted" if stop.is_set() else "error"
-            try:
-                study._storage.set_trial_user_attr(t._trial_id, "outcome", outcome)
-                study._storage.set_trial_user_attr(t._trial_id, "error", f"trial process exited with code {code}; "
-                                                   f"see {out / 'logs' / f'trial-{number:04d}.log'}")
-                study.tell(number, state=TrialState.FAIL)
-            except Exception:  # noqa: BLE001 - another process finished it meanwhile
-                pass
-            t = _get_trial(study, number)
-        say(_trial_line(t, spec))
-
-    def worker(index: int) -> None:
-        device = devices[index % len(devices)] if devices else None
-        while not stop.is_set():
-            with lock:
-                if stop.is_set():
-                    return
-                reclaim_trials(study, budget, driver_id)
-                done, running, _ = budget_counts(study)
-                if done >= budget:
-                    return
-                trial = None
-                if done + running < budget:
-                    trial = study.ask()
-                    params = suggest_params(trial, spec)
-                    trial.set_user_attr("host", socket.gethostname())
-                    trial.set_user_attr("driver_pid", os.getpid())
-                    trial.set_user_attr("driver_id", driver_id)
-                    study._storage.record_heartbeat(trial._trial_id)
-            if trial is None:
-                stop.wait(1.0)  # others are running the rest of the budget; a stale one may need a retry
-                continue
-            retry = trial.user_attrs.get("retry_of")
-            say(f"trial {trial.number} started: {_format_params(params)}"
-                + (f" (retry of trial {retry})" if retry is not None else ""))
-            code = launch(trial.number, device)
-            finish(trial.number, code)
-
-    pool = [threading.Thread(target=worker, args=(i,), name=f"sweep-worker-{i}", daemon=True) for i in range(workers)]
-    interrupted = False
-    for t in pool:
-        t.start()
-    try:
-        while any(t.is_alive() for t in pool):
-            for t in pool:
-                t.join(timeout=0.5)
-    except KeyboardInterrupt:
-        interrupted = True
-        stop.set()
-        import signal
-
-        for proc in list(procs.values()):  # trial processes checkpoint and report "interrupted"
-            try:
-                proc.send_signal(signal.SIGINT)
-            except ProcessLookupError:
-                pass
-        for t in pool:
-            t.join()
+    driver = _Driver(spec, study, out, url, budget, devices, cli_overrides, log or (lambda _msg: None))
+    interrupted = driver.run(workers)
     outcome = SweepOutcome(study_name=study_name, storage=url, out_dir=out, budget=budget, interrupted=interrupted,
                            command=command)
     outcome.trials = trial_rows(study, spec)
     outcome.configurations = configuration_rows(outcome.trials, spec)
     write_sweep_summary(outcome, spec)
     return outcome
+
+
+class _Driver:
+    """The sweep process: worker threads that each ask the study for a trial and run it in its own process."""
+
+    def __init__(self, spec: SweepSpec, study: "optuna.Study", out: Path, url: str, budget: int,
+                 devices: Sequence[str], cli_overrides: Sequence[str], say: Callable[[str], None]) -> None:
+        self.spec, self.study, self.out, self.url, self.budget = spec, study, out, url, budget
+        self.devices, self.cli_overrides, self.say = list(devices), list(cli_overrides), say
+        self.driver_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lock = threading.Lock()  # ask + suggest + budget check happen atomically within this sweep
+        self.stop = threading.Event()
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.threads_per_worker = 1
+
+    def run(self, workers: int) -> bool:
+        """Reclaim stale trials, run ``workers`` threads until the budget is used up; True when interrupted."""
+        import signal
+
+        self.threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
+        with self.lock:
+            retried = reclaim_trials(self.study, self.budget, self.driver_id)
+        if retried:
+            self.say(f"retrying stale/interrupted trials {', '.join(map(str, retried))}")
+        pool = [threading.Thread(target=self.worker, args=(i,), name=f"sweep-worker-{i}", daemon=True)
+                for i in range(workers)]
+        for t in pool:
+            t.start()
+        try:
+            while any(t.is_alive() for t in pool):
+                for t in pool:
+                    t.join(timeout=0.5)
+        except KeyboardInterrupt:
+            self.stop.set()
+            for proc in list(self.procs.values()):  # trial processes checkpoint and report "interrupted"
+                try:
+                    proc.send_signal(signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+            for t in pool:
+                t.join()
+            return True
+        return False
+
+    def next_trial(self) -> tuple["optuna.trial.Trial | None", dict[str, Any], bool]:
+        """``(trial, params, finished)``: a new trial, or None to wait; ``finished`` once the budget is used up."""
+        with self.lock:
+            if self.stop.is_set():
+                return None, {}, True
+            reclaim_trials(self.study, self.budget, self.driver_id)
+            done, running, _ = budget_counts(self.study)
+            if done >= self.budget:
+                return None, {}, True
+            if done + running >= self.budget:
+                return None, {}, False  # others run the rest of the budget; one may go stale and need a retry
+            trial = self.study.ask()
+            params = suggest_params(trial, self.spec)
+            trial.set_user_attr("host", socket.gethostname())
+            trial.set_user_attr("driver_pid", os.getpid())
+            trial.set_user_attr("driver_id", self.driver_id)
+            self.study._storage.record_heartbeat(trial._trial_id)
+            return trial, params, False
+
+    def worker(self, index: int) -> None:
+        """Run trials one after another until the budget is used up or the sweep is stopped."""
+        device = self.devices[index % len(self.devices)] if self.devices else None
+        while not self.stop.is_set():
+            trial, params, finished = self.next_trial()
+            if finished:
+                return
+            if trial is None:
+                self.stop.wait(1.0)
+                continue
+            retry = trial.user_attrs.get("retry_of")
+            self.say(f"trial {trial.number} started: {_format_params(params)}"
+                     + (f" (retry of trial {retry})" if retry is not None else ""))
+            code = self.launch(trial.number, device)
+            self.finish(trial.number, code)
+
+    def launch(self, number: int, device: str | None) -> int:
+        """Run trial ``number`` in ``python -m crisscross.experiments.trial``; its output goes to logs/."""
+        cmd = [sys.executable, "-m", "crisscross.experiments.trial", "--sweep", str(self.spec.path),
+               "--storage", self.url, "--study", self.study.study_name, "--trial", str(number), "--out", str(self.out),
+               "--seeds", ",".join(map(str, self.spec.seeds))]
+        for text in self.cli_overrides:
+            cmd += ["--set", text]
+        if device:
+            cmd += ["--device", device]
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", str(self.threads_per_worker))  # N workers share the cores
+        env.setdefault("MKL_NUM_THREADS", str(self.threads_per_worker))
+        with open(self.out / "logs" / f"trial-{number:04d}.log", "ab") as fh:
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+            self.procs[number] = proc
+            try:
+                return proc.wait()
+            finally:
+                self.procs.pop(number, None)
+
+    def finish(self, number: int, code: int) -> None:
+        """Fail a trial whose process died without telling the study; report the trial's outcome."""
+        from optuna.trial import TrialState
+
+        t = _get_trial(self.study, number)
+        if t.state == TrialState.RUNNING:
+            outcome = "interrupted" if self.stop.is_set() else "error"
+            try:
+                self.study._storage.set_trial_user_attr(t._trial_id, "outcome", outcome)
+                self.study._storage.set_trial_user_attr(
+                    t._trial_id, "error",
+                    f"trial process exited with code {code}; see {self.out / 'logs' / f'trial-{number:04d}.log'}")
+                self.study.tell(number, state=TrialState.FAIL)
+            except Exception:  # noqa: BLE001 - another process finished it meanwhile
+                pass
+            t = _get_trial(self.study, number)
+        self.say(_trial_line(t, self.spec))
 
 
 def _get_trial(study: "optuna.Study", number: int) -> "optuna.trial.FrozenTrial":

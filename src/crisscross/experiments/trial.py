@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from crisscross.experiments.runs import best_value, load_run_summary, read_epoch_rows
-from crisscross.experiments.sweep import (HEARTBEAT_INTERVAL_S, load_sweep, make_pruner, make_sampler, open_storage,
-                                          quiet_optuna, trial_config)
+from crisscross.experiments.sweep import (HEARTBEAT_INTERVAL_S, SweepSpec, load_sweep, make_pruner, make_sampler,
+                                          open_storage, quiet_optuna, trial_config)
 
 __all__ = ["run_trial", "main"]
 
@@ -151,9 +151,6 @@ def run_trial(sweep_path: str | Path, storage_url: str, study_name: str, number:
     import optuna
     from optuna.trial import TrialState
 
-    from crisscross.training.loop import TrainingDiverged, fit
-    from crisscross.training.runs import update_status
-
     spec = load_sweep(sweep_path, overrides or ())
     if seeds:
         spec = dataclasses.replace(spec, seeds=tuple(seeds))
@@ -168,10 +165,33 @@ def run_trial(sweep_path: str | Path, storage_url: str, study_name: str, number:
         return 0
     trial = optuna.trial.Trial(study, trial_id)
     trial.set_user_attr("pid", os.getpid())
-    out = Path(out_dir)
-
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    halts = _start_guards(storage, trial_id, stop)
+    try:
+        previous = _previous_run_dirs(storage, study_id, frozen.user_attrs)
+        state, value, attrs = _run_seeds(spec, trial, frozen.params, previous, Path(out_dir), device, stop)
+    finally:
+        for h in halts:
+            h.set()
+    try:
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
+        study.tell(number, value, state=state)
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError) as err:
+        print(f"trial {number}: could not record {state.name}: {err}", file=sys.stderr, flush=True)
+        return 1
+    print(f"trial {number}: {state.name} {attrs.get('outcome', '')} {value if value is not None else ''} "
+          f"{attrs.get('error', '')}".rstrip(), flush=True)
+    return 0
+
+
+def _start_guards(storage: Any, trial_id: int, stop: threading.Event) -> list[threading.Event]:
+    """Signal handlers (set ``stop``), a heartbeat thread, and a watchdog that stops the trial if its sweep dies.
+
+    Returns:
+        Events that stop the two threads.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # the engine installs its own while it trains
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     def heartbeat(halt: threading.Event) -> None:
@@ -192,77 +212,87 @@ def run_trial(sweep_path: str | Path, storage_url: str, study_name: str, number:
                     os._exit(1)
                 return
 
-    halts = [_start_daemon(heartbeat, "heartbeat"), _start_daemon(watchdog, "parent-watchdog")]
     storage.record_heartbeat(trial_id)
+    return [_start_daemon(heartbeat, "heartbeat"), _start_daemon(watchdog, "parent-watchdog")]
 
-    params = frozen.params
-    previous = _previous_run_dirs(storage, study_id, frozen.user_attrs)
-    device_extra = {"train.device": device} if device else None
+
+def _run_seeds(spec: SweepSpec, trial: Any, params: dict[str, Any], previous: dict[str, str], out: Path,
+               device: str | None, stop: threading.Event) -> tuple[Any, float | None, dict[str, Any]]:
+    """Train every seed of the trial; map the outcome to ``(trial state, value, user attributes)``."""
+    from optuna.trial import TrialState
+
+    from crisscross.training.loop import TrainingDiverged
+
     run_dirs: dict[str, str] = {}
     seed_values: dict[str, float] = {}
-    state, value, attrs = TrialState.FAIL, None, {}
     try:
         for i, seed in enumerate(spec.seeds):
             if stop.is_set():
                 raise _Interrupted("stop requested")
-            cfg = trial_config(spec, params, seed, device_extra)
-            run_dir, resume, done = _pick_run_dir(previous.get(str(seed)), out, f"trial{number:04d}-seed{seed}")
-            run_dirs[str(seed)] = str(run_dir)
-            trial.set_user_attr("run_dirs", run_dirs)
-            if i == 0:
-                trial.set_user_attr("run_dir", str(run_dir))
-            print(f"trial {number} seed {seed}: {'reusing' if done else 'resuming' if resume else 'training'} "
-                  f"{run_dir}", flush=True)
-            monitor = _EpochMonitor(trial, run_dir, spec.metric, prune=(i == 0 and spec.pruner != "none"))
-            if i == 0:
-                monitor.start()
-            try:
-                result = None if done else (fit(cfg, resume=resume) if resume else fit(cfg, run_dir=run_dir))
-            finally:
-                if i == 0:
-                    monitor.finish()
-            if monitor.pruned_at is not None:
-                update_status(run_dir, "pruned", pruned_at_epoch=monitor.pruned_at)
-                state, attrs = TrialState.PRUNED, {"outcome": "pruned", "pruned_at_epoch": monitor.pruned_at}
-                break
-            if result is not None and result.status != "completed":
-                raise _Interrupted(f"run {run_dir} stopped ({result.status}) at step {result.steps}")
-            rows = read_epoch_rows(run_dir)
-            v, epoch = best_value(rows, spec.metric, spec.mode())
-            if v is None:
-                logged = sorted({k for r in rows for k in r})
-                raise RuntimeError(f"objective metric {spec.metric!r} was never logged in {run_dir}/metrics.jsonl "
-                                   f"(logged: {', '.join(logged) or 'nothing'})")
-            seed_values[str(seed)] = v
+            run_dir, value, pruned_at = _train_seed(spec, trial, params, seed, i == 0, previous.get(str(seed)), out,
+                                                    device, run_dirs)
+            if pruned_at is not None:
+                return TrialState.PRUNED, None, {"outcome": "pruned", "pruned_at_epoch": pruned_at}
+            seed_values[str(seed)] = value
             trial.set_user_attr("seed_values", seed_values)
-            if i == 0:
-                trial.set_user_attr("epochs", len(rows))
-                trial.set_user_attr("best_epoch", epoch)
-        else:
-            vals = list(seed_values.values())
-            value = statistics.fmean(vals)
-            state = TrialState.COMPLETE
-            attrs = {"outcome": "completed", "value_std": statistics.stdev(vals) if len(vals) > 1 else None}
     except TrainingDiverged as err:
-        attrs = {"outcome": "diverged", "error": f"TrainingDiverged: {err}"}
+        return TrialState.FAIL, None, {"outcome": "diverged", "error": f"TrainingDiverged: {err}"}
     except _Interrupted as err:
-        attrs = {"outcome": "interrupted", "error": str(err)}
+        return TrialState.FAIL, None, {"outcome": "interrupted", "error": str(err)}
     except Exception as err:  # noqa: BLE001 - any failure is recorded on the trial; the sweep goes on
         traceback.print_exc()
-        attrs = {"outcome": "error", "error": f"{type(err).__name__}: {err}"}
-    finally:
-        for h in halts:
-            h.set()
+        return TrialState.FAIL, None, {"outcome": "error", "error": f"{type(err).__name__}: {err}"}
+    vals = list(seed_values.values())
+    return TrialState.COMPLETE, statistics.fmean(vals), {
+        "outcome": "completed", "value_std": statistics.stdev(vals) if len(vals) > 1 else None}
+
+
+def _train_seed(spec: SweepSpec, trial: Any, params: dict[str, Any], seed: int, first: bool, prev_dir: str | None,
+                out: Path, device: str | None, run_dirs: dict[str, str]) -> tuple[Path, float | None, int | None]:
+    """Train (or resume, or reuse) one seed's run; the first seed is followed for pruning.
+
+    Returns:
+        ``(run_dir, objective value, pruned_at_epoch)``; the value is None when the run was pruned.
+
+    Raises:
+        _Interrupted: the run stopped before completing (signal, or the sweep died).
+        TrainingDiverged: the loss became NaN/inf.
+        RuntimeError: the objective metric was never logged.
+    """
+    from crisscross.training.loop import fit
+    from crisscross.training.runs import update_status
+
+    cfg = trial_config(spec, params, seed, {"train.device": device} if device else None)
+    run_dir, resume, done = _pick_run_dir(prev_dir, out, f"trial{trial.number:04d}-seed{seed}")
+    run_dirs[str(seed)] = str(run_dir)
+    trial.set_user_attr("run_dirs", run_dirs)
+    if first:
+        trial.set_user_attr("run_dir", str(run_dir))
+    print(f"trial {trial.number} seed {seed}: {'reusing' if done else 'resuming' if resume else 'training'} "
+          f"{run_dir}", flush=True)
+    monitor = _EpochMonitor(trial, run_dir, spec.metric, prune=first and spec.pruner != "none")
+    if first:
+        monitor.start()
     try:
-        for k, v in attrs.items():
-            trial.set_user_attr(k, v)
-        study.tell(number, value if state == TrialState.COMPLETE else None, state=state)
-    except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError) as err:
-        print(f"trial {number}: could not record {state.name}: {err}", file=sys.stderr, flush=True)
-        return 1
-    print(f"trial {number}: {state.name} {attrs.get('outcome', '')} {value if value is not None else ''} "
-          f"{attrs.get('error', '')}".rstrip(), flush=True)
-    return 0
+        result = None if done else (fit(cfg, resume=resume) if resume else fit(cfg, run_dir=run_dir))
+    finally:
+        if first:
+            monitor.finish()
+    if monitor.pruned_at is not None:
+        update_status(run_dir, "pruned", pruned_at_epoch=monitor.pruned_at)
+        return run_dir, None, monitor.pruned_at
+    if result is not None and result.status != "completed":
+        raise _Interrupted(f"run {run_dir} stopped ({result.status}) at step {result.steps}")
+    rows = read_epoch_rows(run_dir)
+    value, epoch = best_value(rows, spec.metric, spec.mode())
+    if value is None:
+        logged = sorted({k for r in rows for k in r})
+        raise RuntimeError(f"objective metric {spec.metric!r} was never logged in {run_dir}/metrics.jsonl "
+                           f"(logged: {', '.join(logged) or 'nothing'})")
+    if first:
+        trial.set_user_attr("epochs", len(rows))
+        trial.set_user_attr("best_epoch", epoch)
+    return run_dir, value, None
 
 
 def main(argv: list[str] | None = None) -> int:
