@@ -15,6 +15,12 @@ affects both alike; the table reports the median samples/s of the rounds and the
 
 from __future__ import annotations
 
+import os
+
+# Inductor compiles in a pool of worker processes that stay alive and compete for the 2 cores with the timed
+# loops; compile in-process so every variant is timed on the same, otherwise idle, CPU.
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
+
 import argparse
 import statistics
 import time

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,7 +60,7 @@ def update_status(run_dir: str | Path, status: str, **extra: Any) -> None:
     data = read_json(path) if path.exists() else {}
     now = datetime.now(timezone.utc).isoformat()
     data.setdefault("started_at", now)
-    data.update(status=status, updated_at=now, pid=os.getpid(), **extra)
+    data.update(status=status, updated_at=now, pid=os.getpid(), host=socket.gethostname(), **extra)
     if status != "running":
         data["ended_at"] = now
     write_json(path, data)
