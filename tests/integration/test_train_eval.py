@@ -96,3 +96,29 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     assert len(runs) == 1, "rank 0 alone writes one run folder"
     env_json = json.loads((runs[0].parent.parent / "env.json").read_text())
     assert env_json["world_size"] == 2
+
+
+def test_sigterm_checkpoints_and_marks_interrupted(tmp_path):
+    """A SIGTERM mid-training finishes the step, writes last.pt and leaves a resumable, interrupted run."""
+    import signal
+    import time as _time
+
+    cmd = [sys.executable, "-m", "crisscross.cli.main", "train", *TINY, f"track.root={tmp_path}",
+           "track.tensorboard=false", "train.epochs=50", "--no-baseline"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = _time.time() + 120
+    metrics = None
+    while _time.time() < deadline:
+        found = list(Path(tmp_path).glob("*/*/metrics.jsonl"))
+        if found and found[0].stat().st_size > 0:
+            metrics = found[0]
+            break
+        _time.sleep(0.2)
+    assert metrics is not None, "training never logged a step"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err[-2000:]
+    run = metrics.parent
+    assert json.loads((run / "status.json").read_text())["status"] == "interrupted"
+    assert (run / "checkpoints" / "last.pt").exists()
+    assert f"crisscross train --resume {run}" in out

@@ -9,12 +9,13 @@ in DDP, every rank takes its own slice of each global batch, losses are all-redu
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -177,6 +178,31 @@ def _setup_distributed(device: torch.device) -> tuple[int, int, int, torch.devic
     return rank, local_rank, world, device
 
 
+@contextlib.contextmanager
+def _stop_requests(enabled: bool) -> Iterator[dict[str, int | None]]:
+    """SIGINT/SIGTERM set a flag instead of killing the process: the loop finishes its step, checkpoints, stops.
+
+    Installed before any set-up work so that a stop request during data loading is not lost either.
+    """
+    flag: dict[str, int | None] = {"signal": None}
+
+    def on_signal(signum, frame):
+        flag["signal"] = signum
+
+    old_handlers = {}
+    if enabled:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old_handlers[sig] = signal.signal(sig, on_signal)
+            except ValueError:  # not in the main thread
+                pass
+    try:
+        yield flag
+    finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+
+
 def fit(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
         stop_after_steps: int | None = None) -> RunResult:
     """Train ``cfg`` in a new run folder, or continue the run folder ``resume`` from its last checkpoint.
@@ -191,6 +217,13 @@ def fit(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, resume: str
     Returns:
         The run's result; the run folder holds config, environment, metrics, checkpoints and evaluation.
     """
+    with _stop_requests(enabled=distributed_info()[0] == 0) as interrupted:
+        return _fit(cfg, run_dir=run_dir, resume=resume, stop_after_steps=stop_after_steps, interrupted=interrupted)
+
+
+def _fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None, resume: str | Path | None,
+         stop_after_steps: int | None, interrupted: dict[str, int | None]) -> RunResult:
+    """The body of :func:`fit`; ``interrupted["signal"]`` is set by a stop request."""
     from crisscross.data.datasets import load_motion
     from crisscross.evaluation.protocols import get_protocol
     from crisscross.evaluation.runner import check_protocol_fits, default_protocol_name
@@ -279,19 +312,6 @@ def fit(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, resume: str
             save_checkpoint(run_dir / "checkpoints" / f"{name}.pt", _checkpoint_payload(
                 model, optimizer, scaler, ema, state, cfg, skeleton, train_set.fps, protocol.name))
 
-    interrupted = {"signal": None}
-
-    def on_signal(signum, frame):  # finish the current step, checkpoint, then stop
-        interrupted["signal"] = signum
-
-    old_handlers = {}
-    if is_main:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                old_handlers[sig] = signal.signal(sig, on_signal)
-            except ValueError:  # not in the main thread
-                pass
-
     status = "completed"
     eval_model = lambda: ema.module if ema is not None else model  # noqa: E731
     start_wall = time.perf_counter() - state.train_time_s
@@ -374,9 +394,6 @@ def fit(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, resume: str
         if tracker is not None:
             tracker.close()
         raise
-    finally:
-        for sig, handler in old_handlers.items():
-            signal.signal(sig, handler)
 
     result = RunResult(run_dir=run_dir, best_metric=state.best_metric, epochs=state.epoch, steps=state.step,
                        train_time_s=state.train_time_s, status=status)
