@@ -80,6 +80,16 @@ def _locate_problem(text: str, num_values: int, path: Path) -> str:
     return f"{path}: could not be parsed as {num_values} comma-separated floats per line"
 
 
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes; a missing or unreadable file is a DataError naming it."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror})") from None
+
+
 def read_expmap_text(path: str | Path, num_values: int, data: bytes | None = None) -> np.ndarray:
     """Read an exp-map text file (one frame per line, comma-separated floats).
 
@@ -97,12 +107,7 @@ def read_expmap_text(path: str | Path, num_values: int, data: bytes | None = Non
     """
     path = Path(path)
     if data is None:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise DataError(f"{path}: file not found") from None
-        except OSError as err:
-            raise DataError(f"{path}: cannot read ({err.strerror})") from None
+        data = _read_bytes(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -136,12 +141,7 @@ def expmap_file_positions(
         DataError: the file is missing or malformed (see :func:`read_expmap_text`).
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror})") from None
+    data = _read_bytes(path)
 
     def build() -> dict[str, np.ndarray]:
         angles = read_expmap_text(path, skeleton.num_angle_values, data)[::downsample]

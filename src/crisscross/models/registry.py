@@ -51,7 +51,7 @@ def register_model(name: str, description: str = "", trainable: bool = True) -> 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
-        doc = description or (builder.__doc__ or "").strip().splitlines()[0] if (description or builder.__doc__) else ""
+        doc = description or next(iter((builder.__doc__ or "").strip().splitlines()), "")
         _MODELS[name] = ModelEntry(name=name, builder=builder, description=doc, trainable=trainable)
         return builder
 
