@@ -1,76 +1,103 @@
-"""Training throughput: the crisscross engine against the usual PyTorch loop, same model, data and batch size.
+"""Training throughput: the crisscross engine against the usual PyTorch loop, same model, data, recipe and batch.
 
-The "usual loop" is what research code in this field does (siMLPe, HRI, the course's STTFormer baseline):
-a ``Dataset`` whose ``__getitem__`` slices one window out of a NumPy array, a ``DataLoader`` that collates
-batches in Python, a host-to-device copy per batch, eager fp32, and ``loss.item()`` every step for logging.
-The engine keeps every window on the device, gathers a batch with one indexing op, never synchronises
-inside the step, and optionally compiles the model and the loss (``--compile``).
+The "usual loop" is what research code in this field does; it follows the published siMLPe training script
+(``exps/baseline_h36m/train.py`` and ``lib/datasets/h36m.py``): a ``Dataset`` whose ``__getitem__`` slices one
+window out of the motion, augments it with a coin flip and converts it to metres; a ``DataLoader`` with worker
+processes (``--workers``) that collates the batch in Python; a host-to-device copy per batch; eager fp32 with
+PyTorch's default attention kernel; ``loss.item()`` and TensorBoard scalars (loss, learning rate) every step.
 
-Both loops are timed in the same process on the same data, alternating in rounds so that a noisy machine
-affects both alike; the table reports the median samples/s of the rounds and the ratio engine/usual.
+The engine keeps every window on the device, gathers a batch with one indexing op and augments it there,
+never synchronises inside the step, uses the attention kernel ``train.attention`` resolves to, and runs each
+``--engine`` variant: a precision (fp32, bf16, fp16) and optionally ``+compile``.
 
-    python benchmarks/bench_train_throughput.py                      # stcformer and simlpe, batch 256
-    python benchmarks/bench_train_throughput.py --models simlpe --compile on --steps 30
+Models, frame counts, loss (position + velocity term), augmentation and optimizer come from the shipped training
+configs (``--configs``), so "equal model" means the model users train. Both loops run in one process on the same
+data, alternating in rounds so that a noisy machine affects both alike; the table reports the median samples/s
+of the rounds and the ratio engine / usual loop.
+
+    python benchmarks/bench_train_throughput.py                                  # both configs, synthetic data
+    python benchmarks/bench_train_throughput.py --dataset h36m --data-dir ../shared/datasets
+    python benchmarks/bench_train_throughput.py --configs configs/forecast/h36m_simlpe.yaml --engine bf16+compile
 """
 
 from __future__ import annotations
 
 import os
 
-# Inductor compiles in a pool of worker processes that stay alive and compete for the 2 cores with the timed
+# Inductor compiles in a pool of worker processes that stay alive and compete for the cores with the timed
 # loops; compile in-process so every variant is timed on the same, otherwise idle, CPU.
 os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
 import argparse
+import itertools
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
-import numpy as np
 import torch
 from tabulate import tabulate
 from torch.utils.data import DataLoader, Dataset
 
 from crisscross.config import load_config
+from crisscross.data.augment import mirror, reverse_time, rotate_vertical
 from crisscross.data.datasets import load_motion
 from crisscross.models.registry import count_parameters
 from crisscross.runtime import capture_environment, select_device
-from crisscross.training.batches import WindowBank, epoch_permutation
+from crisscross.training.attention_backend import resolve_attention_backend
+from crisscross.training.batches import MM_PER_M, WindowBank, epoch_permutation
 from crisscross.training.loop import build_model, train_step
+from crisscross.training.losses import position_loss, velocity_loss
 from crisscross.training.optim import create_optimizer
-from crisscross.training.precision import Precision
+from crisscross.training.precision import PRECISION_DTYPES, Precision
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIGS = "configs/forecast/h36m_stcformer.yaml,configs/forecast/h36m_simlpe.yaml"
 
 
 class SlicingDataset(Dataset):
-    """The usual per-sample dataset: one NumPy slice and conversion per window."""
+    """The usual per-sample dataset: slice one window, augment it by coin flips, select joints, metres."""
 
-    def __init__(self, positions_mm: np.ndarray, starts: np.ndarray, window: int, predicted: list[int]) -> None:
-        self.positions = positions_mm
-        self.starts = starts
-        self.window = window
-        self.predicted = predicted
+    def __init__(self, bank: WindowBank, augment) -> None:
+        self.positions = bank.positions.cpu()
+        self.starts = bank.starts.cpu().tolist()
+        self.window = bank.window
+        self.predicted = bank.predicted.cpu()
+        self.bank = bank
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.starts)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        s = int(self.starts[i])
-        clip = self.positions[s:s + self.window][:, self.predicted] / 1000.0
-        return torch.from_numpy(clip.astype(np.float32))
+        s = self.starts[i]
+        clip = self.positions[s:s + self.window][None]  # [1, T, J_full, 3]
+        if self.augment.rotate:
+            clip = rotate_vertical(clip, float(torch.rand(1)) * 2 * torch.pi, self.bank.vertical_axis)
+        if self.augment.mirror and torch.rand(1)[0] > 0.5:
+            clip = mirror(clip, self.bank.mirror_perm.cpu(), self.bank.lateral_axis)
+        if self.augment.reverse and torch.rand(1)[0] > 0.5:
+            clip = reverse_time(clip)
+        return (clip[0][:, self.predicted] / MM_PER_M).float()
 
 
-def usual_loop(model, optimizer, loader, device, input_frames: int, steps: int) -> float:
+def usual_loop(model, optimizer, batches, device, cfg, writer, steps: int, step0: int) -> float:
     """``steps`` updates of the usual loop; returns the elapsed seconds (device synchronised)."""
-    it = iter(loader)
+    t_in, w = cfg.data.input_frames, cfg.train.velocity_loss_weight
     t0 = time.perf_counter()
-    for _ in range(steps):
-        batch = next(it).to(device)
-        past, future = batch[:, :input_frames], batch[:, input_frames:]
+    for step in range(step0, step0 + steps):
+        batch = next(batches).to(device, non_blocking=True)
+        past, future = batch[:, :t_in], batch[:, t_in:]
         pred = model(past)
-        loss = torch.linalg.vector_norm(pred - future, dim=-1).mean()
+        loss = position_loss(cfg.train.loss, pred, future)
+        if w > 0:
+            loss = loss + w * velocity_loss(pred, future, past[:, -1:])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        _ = loss.item()  # per-step logging, as the reference code does
+        writer.add_scalar("Loss/train", loss.detach().cpu().numpy(), step)  # as the published script logs
+        writer.add_scalar("LR/train", optimizer.param_groups[0]["lr"], step)
+        _ = loss.item()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - t0
@@ -92,78 +119,97 @@ def engine_loop(model, optimizer, scaler, precision, bank, cfg, device, steps: i
     return time.perf_counter() - t0
 
 
-def bench_model(name: str, args: argparse.Namespace, motion, device: torch.device) -> list[list]:
-    """Rows of the table for one model."""
-    cfg = load_config(None, [f"model.name={name}", f"train.batch_size={args.batch_size}",
-                             f"train.precision={args.precision}", "optim.name=adam", "optim.lr=1e-4"])
-    window = cfg.data.input_frames + cfg.data.output_frames
-    skeleton = motion.skeleton
-    starts = motion.train_windows(window).numpy()
-    positions = motion.positions.numpy()
+def bench_config(path: str, args: argparse.Namespace, device: torch.device) -> list[list]:
+    """Rows of the table for one training config."""
+    cfg = load_config(REPO / path if not Path(path).is_absolute() else path,
+                      [f"data.dataset={args.dataset}", f"train.batch_size={args.batch_size}",
+                       *([f"data.data_dir={args.data_dir}"] if args.data_dir else [])])
+    d = cfg.data
+    motion = load_motion(d.dataset, split=d.train_split, data_dir=d.data_dir, actions=d.actions)
+    bank = WindowBank.from_motion(motion, d.input_frames + d.output_frames, 1, device)
 
     def fresh_model():
-        torch.manual_seed(0)
-        return build_model(name, {}, skeleton, cfg.data.input_frames, cfg.data.output_frames).to(device)
+        torch.manual_seed(cfg.seed)
+        return build_model(cfg.model.name, cfg.model.args, motion.skeleton, d.input_frames,
+                           d.output_frames).to(device)
 
     usual_model = fresh_model()
     usual_opt = create_optimizer(usual_model, cfg.optim)
-    loader = DataLoader(SlicingDataset(positions, starts, window, list(skeleton.predicted)),
-                        batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=0)
+    loader = DataLoader(SlicingDataset(bank, d.augment), batch_size=args.batch_size, shuffle=True, drop_last=True,
+                        num_workers=args.workers, persistent_workers=args.workers > 0,
+                        pin_memory=device.type == "cuda")
+    batches = itertools.chain.from_iterable(itertools.repeat(loader))  # epochs back to back
+    writer_dir = tempfile.TemporaryDirectory(prefix="bench-usual-tb-")
+    from torch.utils.tensorboard import SummaryWriter
+    writer = SummaryWriter(writer_dir.name)
 
-    bank = WindowBank.from_motion(motion, window, 1, device)
-    precision = Precision(args.precision, device.type)
     variants = {}
-    for compiled in args.compile:
+    for spec in args.engine:
+        prec, _, compiled = spec.partition("+")
         model = fresh_model()
         opt = create_optimizer(model, cfg.optim)
-        runner = torch.compile(model) if compiled == "on" else model
-        variants[compiled] = (runner, opt, precision.grad_scaler())
+        runner = torch.compile(model) if compiled == "compile" else model
+        precision = Precision(prec, device.type)
+        variants[spec] = (runner, opt, precision.grad_scaler(), precision)
 
-    # warm-up (compilation happens here)
-    usual_loop(usual_model, usual_opt, loader, device, cfg.data.input_frames, args.warmup)
-    for runner, opt, scaler in variants.values():
+    step = 0
+    usual_loop(usual_model, usual_opt, batches, device, cfg, writer, args.warmup, step)
+    step += args.warmup
+    for runner, opt, scaler, precision in variants.values():  # compilation happens here
         engine_loop(runner, opt, scaler, precision, bank, cfg, device, args.warmup, epoch=0)
 
     usual_rates, engine_rates = [], {k: [] for k in variants}
     for r in range(args.rounds):
-        usual_rates.append(args.steps * args.batch_size / usual_loop(usual_model, usual_opt, loader, device,
-                                                                     cfg.data.input_frames, args.steps))
-        for key, (runner, opt, scaler) in variants.items():
+        dt = usual_loop(usual_model, usual_opt, batches, device, cfg, writer, args.steps, step)
+        step += args.steps
+        usual_rates.append(args.steps * args.batch_size / dt)
+        for key, (runner, opt, scaler, precision) in variants.items():
             dt = engine_loop(runner, opt, scaler, precision, bank, cfg, device, args.steps, epoch=r + 1)
             engine_rates[key].append(args.steps * args.batch_size / dt)
+    writer.close()
+    writer_dir.cleanup()
+
     usual = statistics.median(usual_rates)
+    frames = f"{d.input_frames}->{d.output_frames}"
+    attention = resolve_attention_backend(cfg.train.attention, device.type)
     rows = []
     for key, rates in engine_rates.items():
         engine = statistics.median(rates)
-        rows.append([name, f"{count_parameters(usual_model):,}", args.batch_size, args.precision, key,
-                     f"{usual:,.0f}", f"{engine:,.0f}", f"{engine / usual:.2f}x"])
+        rows.append([cfg.model.name, f"{count_parameters(usual_model):,}", frames, args.batch_size, f"{usual:,.0f}",
+                     f"{key} ({attention} attention)", f"{engine:,.0f}", f"{engine / usual:.2f}x"])
     return rows
 
 
 def main() -> None:
-    """Parse arguments, run every model, print the table."""
+    """Parse arguments, run every config, print the table."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default="stcformer,simlpe")
+    p.add_argument("--configs", default=DEFAULT_CONFIGS, help="comma-separated training configs (model, frames, "
+                   "loss, augmentation, optimizer)")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--steps", type=int, default=10, help="timed updates per round")
+    p.add_argument("--steps", type=int, default=8, help="timed updates per round")
     p.add_argument("--rounds", type=int, default=3, help="alternating timing rounds (median reported)")
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
-    p.add_argument("--compile", default="off,on", help="engine variants: off, on or off,on")
+    p.add_argument("--engine", default="fp32,bf16,bf16+compile",
+                   help="engine variants: precision (fp32, bf16, fp16) with optional +compile, comma-separated")
+    p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes of the usual loop")
     p.add_argument("--device", default="auto")
-    p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--dataset", default="synthetic", help="data for both loops (the configs' own is h36m)")
     p.add_argument("--data-dir")
     args = p.parse_args()
-    args.compile = [c.strip() for c in args.compile.split(",")]
+    args.engine = [e.strip() for e in args.engine.split(",")]
+    for spec in args.engine:
+        prec, _, extra = spec.partition("+")
+        if prec not in PRECISION_DTYPES or extra not in ("", "compile"):
+            p.error(f"--engine variant {spec!r}: expected fp32, bf16 or fp16, optionally followed by +compile")
     device = select_device(args.device)
-    motion = load_motion(args.dataset, split="train", data_dir=args.data_dir)
     env = capture_environment(device)
     print(f"device {env['device']} ({env['device_name']}), torch {env['torch']}, {env['cpu_threads']} threads, "
-          f"commit {env['git_commit']}")
+          f"commit {env['git_commit']}; usual loop: {args.workers} DataLoader workers, eager fp32, "
+          f"default attention kernel")
     rows = []
-    for name in args.models.split(","):
-        rows += bench_model(name.strip(), args, motion, device)
-    print(tabulate(rows, headers=["model", "params", "batch", "precision", "engine compile", "usual loop samples/s",
+    for path in args.configs.split(","):
+        rows += bench_config(path.strip(), args, device)
+    print(tabulate(rows, headers=["model", "params", "frames", "batch", "usual loop samples/s", "engine variant",
                                   "engine samples/s", "engine / usual"], tablefmt="github"))
 
 

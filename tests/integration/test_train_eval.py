@@ -42,6 +42,20 @@ def test_train_few_steps_then_evaluate(tmp_path):
     again = evaluate_source(str(run))
     assert again["mpjpe22_mm"]["mean"]["avg"] == pytest.approx(ev["mpjpe22_mm"]["mean"]["avg"], rel=1e-6)
 
+    # an exported (release) checkpoint is small, lacks resume state and evaluates to the same numbers
+    from crisscross.cli.main import main
+
+    exported = tmp_path / "release.pt"
+    assert main(["export", str(run), "--output", str(exported)]) == 0
+    small = load_checkpoint(exported)
+    assert "optimizer_state" not in small and "rng_cpu" not in small
+    assert small["meta"]["training"]["step"] == ckpt["train_state"]["step"]
+    assert exported.stat().st_size < (run / "checkpoints" / "best.pt").stat().st_size
+    from_release = evaluate_source(str(exported))
+    assert from_release["mpjpe22_mm"]["mean"]["avg"] == pytest.approx(ev["mpjpe22_mm"]["mean"]["avg"], rel=1e-6)
+    assert main(["export", str(run), "--output", str(exported)]) == 2  # one line, the file is kept
+    assert load_checkpoint(exported)["meta"] == small["meta"]
+
 
 def test_runs_never_overwrite(tmp_path):
     a = fit(_cfg(tmp_path, "train.max_steps=1", "train.epochs=1"))

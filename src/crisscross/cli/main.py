@@ -18,6 +18,7 @@ __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 SUBCOMMANDS = {
     "train": "crisscross.cli.train",
     "eval": "crisscross.cli.evaluate",
+    "export": "crisscross.cli.export",
     "models": "crisscross.cli.models",
     "datasets": "crisscross.cli.datasets",
     "runs": "crisscross.cli.runs",
@@ -52,7 +53,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from crisscross.data.errors import DataError
     from crisscross.training.checkpoint import CheckpointError
 
-    return (ConfigError, DataError, CheckpointError, ValueError, KeyError, FileNotFoundError)
+    return (ConfigError, DataError, CheckpointError, ValueError, KeyError, FileNotFoundError, FileExistsError)
 
 
 def main(argv: list[str] | None = None) -> int:

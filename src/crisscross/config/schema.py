@@ -130,6 +130,9 @@ class SchedConfig:
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+# Scaled-dot-product-attention kernels (crisscross.training.attention_backend): auto = math on CPU, PyTorch's
+# choice elsewhere.
+ATTENTION_BACKENDS = ("auto", "default", "math", "flash", "efficient", "cudnn")
 LOSSES = ("mpjpe", "mse")
 
 
@@ -146,6 +149,7 @@ class TrainConfig:
     precision: str = "fp32"
     tf32: bool = False
     compile: bool = False
+    attention: str = "auto"
     cuda_graphs: bool = False
     deterministic: bool = False
     loss: str = "mpjpe"
@@ -165,6 +169,7 @@ class TrainConfig:
         _check(0 < self.epoch_fraction <= 1, "train.epoch_fraction", f"must be in (0, 1], got {self.epoch_fraction}")
         _choice(self.precision, "train.precision", PRECISIONS)
         _choice(self.loss, "train.loss", LOSSES)
+        _choice(self.attention, "train.attention", ATTENTION_BACKENDS)
         _check(self.velocity_loss_weight >= 0, "train.velocity_loss_weight", "must be >= 0")
         _check(self.ema_decay is None or 0 < self.ema_decay < 1, "train.ema_decay", "must be in (0, 1) or null")
         _check(self.early_stop_patience is None or self.early_stop_patience >= 1, "train.early_stop_patience",

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-__all__ = ["unwrap_model", "save_checkpoint", "load_checkpoint", "CheckpointError"]
+__all__ = ["unwrap_model", "save_checkpoint", "load_checkpoint", "export_checkpoint", "CheckpointError"]
 
 
 class CheckpointError(RuntimeError):
@@ -67,3 +67,28 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}; is it a crisscross checkpoint?")
     return payload
+
+
+# What a released (exported) checkpoint keeps: enough to rebuild, evaluate and cite the model, nothing to resume.
+EXPORT_KEYS = ("model_name", "model_args", "config", "meta")
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, *, dtype: torch.dtype = torch.float32) -> Path:
+    """Write the evaluation weights of checkpoint ``src`` (or a run folder's ``best.pt``) to a new file ``dst``.
+
+    The EMA weights are exported when the run kept them (they are what its evaluation used); optimizer, scaler,
+    RNG and resume state are dropped, and floating-point tensors are stored as ``dtype``. The training
+    provenance (updates, epochs, wall time) is kept under ``meta["training"]``. Never overwrites ``dst``.
+    """
+    src, dst = Path(src), Path(dst)
+    if src.is_dir():
+        src = src / "checkpoints" / "best.pt"
+    if dst.exists():
+        raise FileExistsError(f"{dst} exists; choose a new file name (checkpoints are never overwritten)")
+    ckpt = load_checkpoint(src)
+    state = ckpt.get("ema_state") or ckpt["model_state"]
+    payload = {k: ckpt[k] for k in EXPORT_KEYS}
+    payload["model_state"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    payload["meta"] = dict(payload["meta"], training=dict(ckpt.get("train_state") or {}),
+                           exported_from=str(src), weights="ema" if ckpt.get("ema_state") else "model")
+    return save_checkpoint(dst, payload)

@@ -30,6 +30,7 @@ from crisscross.training.batches import WindowBank, epoch_permutation, step_gene
 from crisscross.training.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
 from crisscross.training.losses import position_loss, velocity_loss
 from crisscross.training.optim import create_optimizer
+from crisscross.training.attention_backend import attention_backend
 from crisscross.training.precision import Precision
 from crisscross.training.runs import create_run_dir, update_status, write_json
 from crisscross.training.schedule import lr_factor
@@ -93,7 +94,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch
                precision: Precision, batch: torch.Tensor, input_frames: int, cfg: ExperimentConfig) -> torch.Tensor:
     """One optimizer update on ``batch`` [B, T_in + T_out, J, 3]; returns the detached loss terms [3]."""
     past, future = batch[:, :input_frames], batch[:, input_frames:]
-    with precision.autocast():
+    with precision.autocast(), attention_backend(cfg.train.attention, batch.device.type):
         # Models with teacher forcing or auxiliary terms expose training_outputs (DDP wrappers forward it).
         training_outputs = getattr(model, "training_outputs", None)
         pred, aux = training_outputs(past, future) if training_outputs is not None else (model(past), {})

@@ -1,0 +1,46 @@
+"""Which scaled-dot-product-attention kernel the engine uses (``train.attention``).
+
+PyTorch picks a fused "flash" kernel on CPU whenever it can. For the short sequences of this field (22 joints
+per frame, 10-35 frames per joint, 16-64 channels per head) that kernel's backward is the slowest part of a
+training step on CPU, and under bf16 autocast it is several times slower again; the plain "math" kernel
+(two batched matmuls around a softmax) is faster there. ``benchmarks/bench_train_throughput.py`` measures it.
+On CUDA, ``auto`` leaves the choice to PyTorch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from crisscross.config.schema import ATTENTION_BACKENDS
+
+__all__ = ["ATTENTION_BACKENDS", "attention_backend", "resolve_attention_backend"]
+
+_KERNELS = {
+    "math": SDPBackend.MATH,
+    "flash": SDPBackend.FLASH_ATTENTION,
+    "efficient": SDPBackend.EFFICIENT_ATTENTION,
+    "cudnn": SDPBackend.CUDNN_ATTENTION,
+}
+
+
+def resolve_attention_backend(name: str, device_type: str) -> str:
+    """The backend ``name`` stands for on ``device_type``: ``auto`` is ``math`` on CPU, ``default`` elsewhere."""
+    if name not in ATTENTION_BACKENDS:
+        raise ValueError(f"unknown attention backend {name!r}; expected one of {', '.join(ATTENTION_BACKENDS)}")
+    if name == "auto":
+        return "math" if device_type == "cpu" else "default"
+    return name
+
+
+def attention_backend(name: str, device_type: str) -> contextlib.AbstractContextManager:
+    """A context in which ``F.scaled_dot_product_attention`` uses the kernel ``name`` resolves to.
+
+    ``default`` is PyTorch's own choice (a null context). The context only restricts which kernels may run,
+    so models that compute attention explicitly (attention capture) are unaffected.
+    """
+    resolved = resolve_attention_backend(name, device_type)
+    if resolved == "default":
+        return contextlib.nullcontext()
+    return sdpa_kernel(_KERNELS[resolved])

@@ -1,0 +1,50 @@
+"""The engine's attention-kernel switch: resolution, effect and equivalence of the kernels."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from crisscross.config import ConfigError, load_config
+from crisscross.data.skeleton import H36M_SKELETON
+from crisscross.training.attention_backend import attention_backend, resolve_attention_backend
+from crisscross.training.loop import build_model
+
+
+def test_auto_resolves_to_math_on_cpu_and_pytorch_default_on_cuda():
+    assert resolve_attention_backend("auto", "cpu") == "math"
+    assert resolve_attention_backend("auto", "cuda") == "default"
+    assert resolve_attention_backend("flash", "cpu") == "flash"
+    with pytest.raises(ValueError, match="unknown attention backend 'fast'"):
+        resolve_attention_backend("fast", "cpu")
+
+
+def test_config_rejects_unknown_backend_by_key():
+    with pytest.raises(ConfigError, match="train.attention"):
+        load_config(None, ["train.attention=fast"])
+
+
+def test_math_context_runs_the_math_kernel():
+    q = torch.randn(4, 2, 22, 16, requires_grad=True)
+    with torch.profiler.profile() as prof, attention_backend("math", "cpu"):
+        F.scaled_dot_product_attention(q, q, q).sum().backward()
+    names = {e.key for e in prof.key_averages()}
+    assert "aten::_scaled_dot_product_attention_math" in names
+    assert not any("flash" in n for n in names)
+
+
+@pytest.mark.parametrize("name", ["stcformer", "stcformer-ar"])
+def test_kernels_agree_on_outputs_and_gradients(name):
+    torch.manual_seed(0)
+    model = build_model(name, {"dim": 32}, H36M_SKELETON, 10, 25)
+    past = torch.randn(3, 10, 22, 3)
+    grads = {}
+    for backend in ("math", "flash"):
+        model.zero_grad()
+        with attention_backend(backend, "cpu"):
+            out = model(past)
+        out.square().mean().backward()
+        grads[backend] = (out.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None])
+    (out_m, g_m), (out_f, g_f) = grads["math"], grads["flash"]
+    torch.testing.assert_close(out_m, out_f, rtol=1e-4, atol=1e-5)
+    for a, b in zip(g_m, g_f, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
