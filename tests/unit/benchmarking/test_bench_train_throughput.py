@@ -1,0 +1,39 @@
+"""The training-throughput benchmark runs end to end and prints the engine/usual ratio per variant."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+SCRIPT = REPO / "benchmarks" / "bench_train_throughput.py"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO)
+
+
+@pytest.mark.integration
+def test_prints_one_row_per_variant_with_a_ratio():
+    out = _run("--configs", "configs/forecast/h36m_simlpe.yaml", "--steps", "1", "--rounds", "1", "--warmup", "1",
+               "--batch-size", "8", "--workers", "0", "--engine", "fp32,bf16")
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| simlpe-48")]
+    assert len(rows) == 2
+    for row, variant in zip(rows, ("fp32", "bf16")):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == "137,580" and cells[2] == "50->10" and cells[5].startswith(variant)
+        usual, engine, ratio = float(cells[4].replace(",", "")), float(cells[6].replace(",", "")), cells[7]
+        assert usual > 0 and engine > 0
+        assert re.fullmatch(r"\d+\.\d\dx", ratio)
+        assert float(ratio[:-1]) == pytest.approx(engine / usual, rel=0.02)  # ratio of the printed, rounded rates
+
+
+def test_rejects_an_unknown_engine_variant():
+    out = _run("--engine", "fp8")
+    assert out.returncode == 2
+    assert "--engine variant 'fp8'" in out.stderr
