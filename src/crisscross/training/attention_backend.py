@@ -17,6 +17,7 @@ from crisscross.config.schema import ATTENTION_BACKENDS
 
 __all__ = ["ATTENTION_BACKENDS", "attention_backend", "resolve_attention_backend"]
 
+_CUDA_ONLY = ("efficient", "cudnn")  # PyTorch has no CPU implementation of these kernels
 _KERNELS = {
     "math": SDPBackend.MATH,
     "flash": SDPBackend.FLASH_ATTENTION,
@@ -31,6 +32,8 @@ def resolve_attention_backend(name: str, device_type: str) -> str:
         raise ValueError(f"unknown attention backend {name!r}; expected one of {', '.join(ATTENTION_BACKENDS)}")
     if name == "auto":
         return "math" if device_type == "cpu" else "default"
+    if device_type == "cpu" and name in _CUDA_ONLY:
+        raise ValueError(f"train.attention={name} needs a CUDA device; on CPU use auto, default, math or flash")
     return name
 
 

@@ -30,7 +30,7 @@ from crisscross.training.batches import WindowBank, epoch_permutation, step_gene
 from crisscross.training.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
 from crisscross.training.losses import position_loss, velocity_loss
 from crisscross.training.optim import create_optimizer
-from crisscross.training.attention_backend import attention_backend
+from crisscross.training.attention_backend import attention_backend, resolve_attention_backend
 from crisscross.training.precision import Precision
 from crisscross.training.runs import create_run_dir, update_status, write_json
 from crisscross.training.schedule import lr_factor
@@ -240,6 +240,7 @@ def _fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None, resume: st
     device = select_device(cfg.train.device)
     rank, _, world, device = _setup_distributed(device)
     is_main = rank == 0
+    resolve_attention_backend(cfg.train.attention, device.type)  # fail before loading data, not at step 1
     seed_everything(cfg.seed, cfg.train.deterministic, rank=0)  # same init on every rank; DDP syncs anyway
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)

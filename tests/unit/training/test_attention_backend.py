@@ -16,6 +16,8 @@ def test_auto_resolves_to_math_on_cpu_and_pytorch_default_on_cuda():
     assert resolve_attention_backend("flash", "cpu") == "flash"
     with pytest.raises(ValueError, match="unknown attention backend 'fast'"):
         resolve_attention_backend("fast", "cpu")
+    with pytest.raises(ValueError, match="train.attention=efficient needs a CUDA device"):
+        resolve_attention_backend("efficient", "cpu")
 
 
 def test_config_rejects_unknown_backend_by_key():
@@ -48,3 +50,12 @@ def test_kernels_agree_on_outputs_and_gradients(name):
     torch.testing.assert_close(out_m, out_f, rtol=1e-4, atol=1e-5)
     for a, b in zip(g_m, g_f, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_train_rejects_a_cuda_only_kernel_on_cpu_in_one_line(capsys):
+    from crisscross.cli.main import main
+
+    assert main(["train", "train.device=cpu", "train.attention=cudnn", "track.tensorboard=false"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["crisscross train: error: train.attention=cudnn needs a CUDA device; on CPU use auto, default, "
+                   "math or flash"]
