@@ -63,7 +63,8 @@ class SlicingDataset(Dataset):
         self.starts = bank.starts.cpu().tolist()
         self.window = bank.window
         self.predicted = bank.predicted.cpu()
-        self.bank = bank
+        self.mirror_perm = bank.mirror_perm.cpu() if bank.mirror_perm is not None else None
+        self.vertical_axis, self.lateral_axis = bank.vertical_axis, bank.lateral_axis
         self.augment = augment
 
     def __len__(self) -> int:
@@ -73,9 +74,9 @@ class SlicingDataset(Dataset):
         s = self.starts[i]
         clip = self.positions[s:s + self.window][None]  # [1, T, J_full, 3]
         if self.augment.rotate:
-            clip = rotate_vertical(clip, float(torch.rand(1)) * 2 * torch.pi, self.bank.vertical_axis)
+            clip = rotate_vertical(clip, float(torch.rand(1)) * 2 * torch.pi, self.vertical_axis)
         if self.augment.mirror and torch.rand(1)[0] > 0.5:
-            clip = mirror(clip, self.bank.mirror_perm.cpu(), self.bank.lateral_axis)
+            clip = mirror(clip, self.mirror_perm, self.lateral_axis)
         if self.augment.reverse and torch.rand(1)[0] > 0.5:
             clip = reverse_time(clip)
         return (clip[0][:, self.predicted] / MM_PER_M).float()
@@ -144,11 +145,10 @@ def bench_config(path: str, args: argparse.Namespace, device: torch.device) -> l
     writer = SummaryWriter(writer_dir.name)
 
     variants = {}
-    for spec in args.engine:
-        prec, _, compiled = spec.partition("+")
+    for spec, prec, compiled in args.engine:
         model = fresh_model()
         opt = create_optimizer(model, cfg.optim)
-        runner = torch.compile(model) if compiled == "compile" else model
+        runner = torch.compile(model) if compiled else model
         precision = Precision(prec, device.type)
         variants[spec] = (runner, opt, precision.grad_scaler(), precision)
 
@@ -180,6 +180,14 @@ def bench_config(path: str, args: argparse.Namespace, device: torch.device) -> l
     return rows
 
 
+def _parse_variant(parser: argparse.ArgumentParser, spec: str) -> tuple[str, str, bool]:
+    """``"bf16+compile"`` -> ``("bf16+compile", "bf16", True)``; a bad variant is a parser error (exit 2)."""
+    prec, _, extra = spec.partition("+")
+    if prec not in PRECISION_DTYPES or extra not in ("", "compile"):
+        parser.error(f"--engine variant {spec!r}: expected fp32, bf16 or fp16, optionally followed by +compile")
+    return spec, prec, extra == "compile"
+
+
 def main() -> None:
     """Parse arguments, run every config, print the table."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -196,11 +204,7 @@ def main() -> None:
     p.add_argument("--dataset", default="synthetic", help="data for both loops (the configs' own is h36m)")
     p.add_argument("--data-dir")
     args = p.parse_args()
-    args.engine = [e.strip() for e in args.engine.split(",")]
-    for spec in args.engine:
-        prec, _, extra = spec.partition("+")
-        if prec not in PRECISION_DTYPES or extra not in ("", "compile"):
-            p.error(f"--engine variant {spec!r}: expected fp32, bf16 or fp16, optionally followed by +compile")
+    args.engine = [_parse_variant(p, spec.strip()) for spec in args.engine.split(",")]
     device = select_device(args.device)
     env = capture_environment(device)
     print(f"device {env['device']} ({env['device_name']}), torch {env['torch']}, {env['cpu_threads']} threads, "
