@@ -33,9 +33,13 @@ from crisscross.models.criss_cross import CrissCrossDecoder, CrissCrossEncoder, 
 from crisscross.models.layers import NORM_MODES, TemporalExpansion, resolve_body_parts
 from crisscross.models.registry import register_model
 
-__all__ = ["POS_EMBEDS", "STCFormer", "STCFormerAR", "TokenPositions"]
+__all__ = ["POSE_FEATURES", "POS_EMBEDS", "PoseEmbedding", "STCFormer", "STCFormerAR", "TokenPositions"]
 
 POS_EMBEDS = ("spe", "learned", "none")
+POSE_FEATURES = ("raw", "offsets")
+# Models see metres (crisscross.training.batches); "offsets" features give the offsets from the last observed pose
+# in decimetres, so one frame of motion (about 1 cm) is a feature of order 0.1 rather than 0.01.
+_OFFSET_SCALE = 10.0
 
 
 class TokenPositions(nn.Module):
@@ -53,11 +57,39 @@ class TokenPositions(nn.Module):
         return x + self.frame_embed[start : start + x.shape[1]] + self.joint_embed
 
 
-def _check_options(norm: str, pos_embed: str) -> None:
+class PoseEmbedding(nn.Linear):
+    """Per-joint token ``[B, T, J, D]`` from poses ``[B, T, J, 3]`` in metres (plus ``extra`` channels).
+
+    ``features="raw"`` embeds the positions as they are (the course's model). ``"offsets"`` embeds them next to
+    their offsets from a reference pose (the last observed one) in decimetres. Why: under bf16 autocast a
+    coordinate near 1 m is rounded to a 4 mm step (0.7 mm mean 3D error on Human3.6M, against 11 mm of motion
+    per frame), which blurs exactly the frame-to-frame motion a forecaster extrapolates; offsets from a nearby
+    pose are small numbers and keep their precision. A ``Linear`` subclass, so ``"raw"`` checkpoints keep their
+    keys.
+    """
+
+    def __init__(self, dim: int, features: str = "raw", extra: int = 0) -> None:
+        super().__init__((6 if features == "offsets" else 3) + extra, dim)
+        self.features = features
+
+    def forward(self, poses: Tensor, reference: Tensor, extra: Tensor | None = None) -> Tensor:
+        """``poses[B, T, J, 3]``, ``reference[B, 1, J, 3]``, ``extra[B, T, J, E]`` -> ``[B, T, J, D]``."""
+        if self.features == "offsets":
+            parts = [poses, (poses - reference) * _OFFSET_SCALE]
+        else:
+            parts = [poses]
+        if extra is not None:
+            parts.append(extra)
+        return super().forward(torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0])
+
+
+def _check_options(norm: str, pos_embed: str, pose_features: str = "raw") -> None:
     if norm not in NORM_MODES:
         raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}")
     if pos_embed not in POS_EMBEDS:
         raise ValueError(f"pos_embed must be one of {POS_EMBEDS}, got {pos_embed!r}")
+    if pose_features not in POSE_FEATURES:
+        raise ValueError(f"pose_features must be one of {POSE_FEATURES}, got {pose_features!r}")
 
 
 def _maybe_positions(pos_embed: str, frames: int, joints: int, dim: int) -> nn.Module | None:
@@ -90,6 +122,7 @@ class STCFormer(nn.Module):
         pos_embed: ``"spe"`` (structure-enhanced), ``"learned"`` (frame + joint tables) or ``"none"``.
         residual_last_pose: predict offsets from the last observed pose.
         body_parts: part index per joint for the SPE part embedding (all zeros when ``None``).
+        pose_features: ``"raw"`` (millimetres, the course's input) or ``"offsets"`` (see :class:`PoseEmbedding`).
     """
 
     def __init__(
@@ -108,15 +141,16 @@ class STCFormer(nn.Module):
         pos_embed: str = "spe",
         residual_last_pose: bool = True,
         body_parts: tuple[int, ...] | None = None,
+        pose_features: str = "raw",
     ) -> None:
         super().__init__()
-        _check_options(norm, pos_embed)
+        _check_options(norm, pos_embed, pose_features)
         body_parts, _ = resolve_body_parts(body_parts, num_joints)
         self.output_frames = output_frames
         self.residual_last_pose = residual_last_pose
         spe = pos_embed == "spe"
         stack = dict(mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, spe=spe, body_parts=body_parts)
-        self.embed = nn.Linear(3, dim)
+        self.embed = PoseEmbedding(dim, pose_features)
         self.enc_pos = _maybe_positions(pos_embed, input_frames, num_joints, dim)
         self.dec_pos = _maybe_positions(pos_embed, output_frames, num_joints, dim)
         self.encoder = CrissCrossEncoder(dim, enc_blocks, heads, **stack)
@@ -132,7 +166,7 @@ class STCFormer(nn.Module):
 
     def _prepare(self, past: Tensor) -> tuple[Tensor, list[MemoryKV]]:
         """Decoder queries ``[B, T_out, J, D]`` and per-block projected memory."""
-        tokens = self.embed(past)
+        tokens = self.embed(past, past[:, -1:])
         enc_in = self.enc_pos(tokens) if self.enc_pos is not None else tokens
         memory = self.encoder(enc_in)
         queries = self.query_expand(tokens)
@@ -198,9 +232,10 @@ class STCFormerAR(nn.Module):
         body_parts: tuple[int, ...] | None = None,
         flag_loss_weight: float = 1.0,
         sampling_ratio: float = 0.0,
+        pose_features: str = "raw",
     ) -> None:
         super().__init__()
-        _check_options(norm, pos_embed)
+        _check_options(norm, pos_embed, pose_features)
         body_parts, _ = resolve_body_parts(body_parts, num_joints)
         self.output_frames = output_frames
         self.residual_last_pose = residual_last_pose
@@ -208,8 +243,8 @@ class STCFormerAR(nn.Module):
         self.sampling_ratio = sampling_ratio
         spe = pos_embed == "spe"
         stack = dict(mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, spe=spe, body_parts=body_parts)
-        self.embed = nn.Linear(3, dim)
-        self.embed_dec = nn.Linear(5, dim)  # pose (3) + flag (2)
+        self.embed = PoseEmbedding(dim, pose_features)
+        self.embed_dec = PoseEmbedding(dim, pose_features, extra=2)  # pose + flag (2)
         self.enc_pos = _maybe_positions(pos_embed, input_frames, num_joints, dim)
         self.dec_pos = _maybe_positions(pos_embed, output_frames, num_joints, dim)
         self.encoder = CrissCrossEncoder(dim, enc_blocks, heads, **stack)
@@ -224,17 +259,17 @@ class STCFormerAR(nn.Module):
 
     # -- pieces --------------------------------------------------------------------------------------
     def _memory(self, past: Tensor) -> list[MemoryKV]:
-        tokens = self.embed(past)
+        tokens = self.embed(past, past[:, -1:])
         memory = self.encoder(self.enc_pos(tokens) if self.enc_pos is not None else tokens)
         return self.decoder.project_memory(memory, self.memory_expand(memory))
 
-    def _tokens(self, poses: Tensor, start: int) -> Tensor:
+    def _tokens(self, poses: Tensor, start: int, reference: Tensor) -> Tensor:
         """Decoder tokens ``[B, T, J, D]`` for input poses at positions ``start..``; position 0 is flagged."""
         b, t, j, _ = poses.shape
         flags = poses.new_zeros(b, t, j, 2)
         if start == 0:
             flags[:, 0, :, 1] = 1.0
-        x = self.embed_dec(torch.cat([poses, flags], dim=-1))
+        x = self.embed_dec(poses, reference, flags)
         return self.dec_pos(x, start) if self.dec_pos is not None else x
 
     def _readout(self, y: Tensor, inputs: Tensor) -> tuple[Tensor, Tensor]:
@@ -244,7 +279,7 @@ class STCFormerAR(nn.Module):
         return (inputs + pose if self.residual_last_pose else pose), flag
 
     def _teacher_forced(self, past: Tensor, inputs: Tensor, memory: list[MemoryKV]) -> tuple[Tensor, Tensor]:
-        return self._readout(self.decoder(self._tokens(inputs, 0), memory), inputs)
+        return self._readout(self.decoder(self._tokens(inputs, 0, past[:, -1:]), memory), inputs)
 
     # -- public --------------------------------------------------------------------------------------
     def training_outputs(self, past: Tensor, future: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -288,11 +323,11 @@ class STCFormerAR(nn.Module):
         preds = []
         for t in range(self.output_frames):
             if use_cache:
-                y = self.decoder.step(self._tokens(inputs[-1], t), t, cache, memory)
+                y = self.decoder.step(self._tokens(inputs[-1], t, past[:, -1:]), t, cache, memory)
                 pose, _ = self._readout(y, inputs[-1])
             else:
                 seq = torch.cat(inputs, dim=1)
-                y = self.decoder(self._tokens(seq, 0), memory)[:, -1:]
+                y = self.decoder(self._tokens(seq, 0, past[:, -1:]), memory)[:, -1:]
                 pose, _ = self._readout(y, seq[:, -1:])
             preds.append(pose)
             inputs.append(pose)

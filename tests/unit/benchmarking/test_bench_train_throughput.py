@@ -30,7 +30,10 @@ def test_prints_one_row_per_variant_with_a_ratio():
         usual, engine, ratio = float(cells[4].replace(",", "")), float(cells[6].replace(",", "")), cells[7]
         assert usual > 0 and engine > 0
         assert re.fullmatch(r"\d+\.\d\dx", ratio)
-        assert float(ratio[:-1]) == pytest.approx(engine / usual, rel=0.02)  # ratio of the printed, rounded rates
+        # The ratio comes from the unrounded rates; the printed rates are whole numbers (rounded by up to 0.5),
+        # which at this tiny batch can be a few samples/s, so the tolerance is what that rounding allows.
+        slack = 0.5 / usual + 0.5 / engine
+        assert float(ratio[:-1]) == pytest.approx(engine / usual, rel=slack, abs=0.006)
 
 
 def test_rejects_an_unknown_engine_variant():

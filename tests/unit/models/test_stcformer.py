@@ -180,3 +180,63 @@ def test_capture_records_stcformer_layout() -> None:
     causal = [r for r in records if r.block == "decoder.blocks.0.self_attn" and r.kind == "temporal"][0]
     assert torch.all(causal.weights.triu(diagonal=1) == 0)
     assert isinstance(model, STCFormer) and not isinstance(model, STCFormerAR)
+
+
+# -- pose features ---------------------------------------------------------------------------------------
+def test_pose_embedding_offsets_features_hand_computed() -> None:
+    from crisscross.models.stcformer import PoseEmbedding
+
+    embed = PoseEmbedding(6, "offsets")
+    with torch.no_grad():
+        embed.weight.copy_(torch.eye(6))
+        embed.bias.zero_()
+    poses = torch.tensor([[[[1.0, -0.5, 0.25]], [[1.01, -0.48, 0.25]]]])  # [1, 2, 1, 3] metres
+    out = embed(poses, poses[:, -1:])
+    expected = torch.tensor([[[[1.0, -0.5, 0.25, -0.1, -0.2, 0.0]], [[1.01, -0.48, 0.25, 0.0, 0.0, 0.0]]]])
+    torch.testing.assert_close(out, expected)
+
+
+def test_pose_embedding_raw_keeps_checkpoint_keys() -> None:
+    # Checkpoints written before the option (a plain Linear(3, D) named "embed") still load.
+    model = _model("stcformer", dim=32, heads=1)
+    assert model.state_dict()["embed.weight"].shape == (32, 3)
+    assert _model("stcformer", dim=32, heads=1, pose_features="offsets").state_dict()["embed.weight"].shape == (32, 6)
+    ar = _model("stcformer-ar", dim=32, heads=1, pose_features="offsets").state_dict()
+    assert ar["embed_dec.weight"].shape == (32, 8)
+
+
+def test_offsets_keep_millimetre_motion_under_bf16() -> None:
+    # Why "offsets" exists: a 1 mm step of a joint 0.9 m from the root vanishes when the raw input is rounded
+    # to bf16 (4 mm resolution there), and survives as an offset from the reference pose.
+    from crisscross.models.stcformer import PoseEmbedding
+
+    ref = torch.full((1, 1, 1, 3), 230 / 256)  # 0.898 m, a bf16 value; bf16's step is 1/256 m in [0.5 m, 1 m)
+    moved = ref + torch.tensor([0.001, 0.0, 0.0])
+    for features, survives in (("raw", False), ("offsets", True)):
+        embed = PoseEmbedding(8, features)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            a, b = embed(ref, ref), embed(moved, ref)
+        assert a.dtype == torch.bfloat16
+        assert bool((a != b).any()) == survives, features
+
+
+@pytest.mark.parametrize("name", ["stcformer", "stcformer-ar"])
+def test_offsets_model_shapes_gradients_and_causality(name: str) -> None:
+    model = _model(name, pose_features="offsets").train()
+    past, future = torch.randn(2, 10, 22, 3) * 0.3, torch.randn(2, 25, 22, 3) * 0.3
+    pred = model.training_outputs(past, future)[0] if name == "stcformer-ar" else model(past)
+    assert pred.shape == (2, 25, 22, 3)
+    pred.square().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+    model.eval()
+    with torch.no_grad():
+        if name == "stcformer-ar":
+            torch.testing.assert_close(model.decode(past, use_cache=True), model.decode(past, use_cache=False),
+                                       rtol=1e-3, atol=1e-4)
+        else:
+            torch.testing.assert_close(model.decode_stepwise(past), model(past), rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_pose_features_is_an_error() -> None:
+    with pytest.raises(ValueError, match="pose_features"):
+        create_model("stcformer", num_joints=22, input_frames=10, output_frames=25, pose_features="meters")
