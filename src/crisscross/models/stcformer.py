@@ -122,7 +122,7 @@ class STCFormer(nn.Module):
         pos_embed: ``"spe"`` (structure-enhanced), ``"learned"`` (frame + joint tables) or ``"none"``.
         residual_last_pose: predict offsets from the last observed pose.
         body_parts: part index per joint for the SPE part embedding (all zeros when ``None``).
-        pose_features: ``"raw"`` (millimetres, the course's input) or ``"offsets"`` (see :class:`PoseEmbedding`).
+        pose_features: ``"raw"`` (positions as given, the course's input) or ``"offsets"`` (see :class:`PoseEmbedding`).
     """
 
     def __init__(
