@@ -83,7 +83,7 @@ class PoseEmbedding(nn.Linear):
         return super().forward(torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0])
 
 
-def _check_options(norm: str, pos_embed: str, pose_features: str = "raw") -> None:
+def _check_options(norm: str, pos_embed: str, pose_features: str) -> None:
     if norm not in NORM_MODES:
         raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}")
     if pos_embed not in POS_EMBEDS:
@@ -319,15 +319,16 @@ class STCFormerAR(nn.Module):
         """
         memory = self._memory(past)
         cache = self.decoder.new_cache()
-        inputs = [past[:, -1:]]
+        last = past[:, -1:]
+        inputs = [last]
         preds = []
         for t in range(self.output_frames):
             if use_cache:
-                y = self.decoder.step(self._tokens(inputs[-1], t, past[:, -1:]), t, cache, memory)
+                y = self.decoder.step(self._tokens(inputs[-1], t, last), t, cache, memory)
                 pose, _ = self._readout(y, inputs[-1])
             else:
                 seq = torch.cat(inputs, dim=1)
-                y = self.decoder(self._tokens(seq, 0, past[:, -1:]), memory)[:, -1:]
+                y = self.decoder(self._tokens(seq, 0, last), memory)[:, -1:]
                 pose, _ = self._readout(y, seq[:, -1:])
             preds.append(pose)
             inputs.append(pose)

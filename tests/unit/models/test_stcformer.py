@@ -7,7 +7,7 @@ import torch
 
 from crisscross.models import capture_attention, create_model
 from crisscross.models.criss_cross import CrissCrossDecoderBlock
-from crisscross.models.stcformer import STCFormer, STCFormerAR
+from crisscross.models.stcformer import PoseEmbedding, STCFormer, STCFormerAR
 
 PARTS_22 = (0, 1, 1, 1, 2, 2, 2, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4)
 
@@ -184,8 +184,6 @@ def test_capture_records_stcformer_layout() -> None:
 
 # -- pose features ---------------------------------------------------------------------------------------
 def test_pose_embedding_offsets_features_hand_computed() -> None:
-    from crisscross.models.stcformer import PoseEmbedding
-
     embed = PoseEmbedding(6, "offsets")
     with torch.no_grad():
         embed.weight.copy_(torch.eye(6))
@@ -208,8 +206,6 @@ def test_pose_embedding_raw_keeps_checkpoint_keys() -> None:
 def test_offsets_keep_millimetre_motion_under_bf16() -> None:
     # Why "offsets" exists: a 1 mm step of a joint 0.9 m from the root vanishes when the raw input is rounded
     # to bf16 (4 mm resolution there), and survives as an offset from the reference pose.
-    from crisscross.models.stcformer import PoseEmbedding
-
     ref = torch.full((1, 1, 1, 3), 230 / 256)  # 0.898 m, a bf16 value; bf16's step is 1/256 m in [0.5 m, 1 m)
     moved = ref + torch.tensor([0.001, 0.0, 0.0])
     for features, survives in (("raw", False), ("offsets", True)):
