@@ -18,6 +18,7 @@ of the rounds and the ratio engine / usual loop.
     python benchmarks/bench_train_throughput.py                                  # both configs, synthetic data
     python benchmarks/bench_train_throughput.py --dataset h36m --data-dir ../shared/datasets
     python benchmarks/bench_train_throughput.py --configs configs/forecast/h36m_simlpe.yaml --engine bf16+compile
+    python benchmarks/bench_train_throughput.py --engine bf16 --attention explicit,math,flash   # kernels compared
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import itertools
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -44,7 +46,7 @@ from crisscross.data.augment import mirror, reverse_time, rotate_vertical
 from crisscross.data.datasets import load_motion
 from crisscross.models.registry import count_parameters
 from crisscross.runtime import capture_environment, select_device
-from crisscross.training.attention_backend import resolve_attention_backend
+from crisscross.training.attention_backend import ATTENTION_BACKENDS, resolve_attention_backend
 from crisscross.training.batches import MM_PER_M, WindowBank, epoch_permutation
 from crisscross.training.loop import build_model, train_step
 from crisscross.training.losses import position_loss, velocity_loss
@@ -145,38 +147,39 @@ def bench_config(path: str, args: argparse.Namespace, device: torch.device) -> l
     writer = SummaryWriter(writer_dir.name)
 
     variants = {}
-    for spec, prec, compiled in args.engine:
+    for (spec, prec, compiled), kernel in itertools.product(args.engine, args.attention):
         model = fresh_model()
         opt = create_optimizer(model, cfg.optim)
         runner = torch.compile(model) if compiled else model
         precision = Precision(prec, device.type)
-        variants[spec] = (runner, opt, precision.grad_scaler(), precision)
+        kernel_cfg = replace(cfg, train=replace(cfg.train, attention=kernel))
+        variants[(spec, kernel)] = (runner, opt, precision.grad_scaler(), precision, kernel_cfg)
 
     step = 0
     usual_loop(usual_model, usual_opt, batches, device, cfg, writer, args.warmup, step)
     step += args.warmup
-    for runner, opt, scaler, precision in variants.values():  # compilation happens here
-        engine_loop(runner, opt, scaler, precision, bank, cfg, device, args.warmup, epoch=0)
+    for runner, opt, scaler, precision, kernel_cfg in variants.values():  # compilation happens here
+        engine_loop(runner, opt, scaler, precision, bank, kernel_cfg, device, args.warmup, epoch=0)
 
     usual_rates, engine_rates = [], {k: [] for k in variants}
     for r in range(args.rounds):
         dt = usual_loop(usual_model, usual_opt, batches, device, cfg, writer, args.steps, step)
         step += args.steps
         usual_rates.append(args.steps * args.batch_size / dt)
-        for key, (runner, opt, scaler, precision) in variants.items():
-            dt = engine_loop(runner, opt, scaler, precision, bank, cfg, device, args.steps, epoch=r + 1)
+        for key, (runner, opt, scaler, precision, kernel_cfg) in variants.items():
+            dt = engine_loop(runner, opt, scaler, precision, bank, kernel_cfg, device, args.steps, epoch=r + 1)
             engine_rates[key].append(args.steps * args.batch_size / dt)
     writer.close()
     writer_dir.cleanup()
 
     usual = statistics.median(usual_rates)
     frames = f"{d.input_frames}->{d.output_frames}"
-    attention = resolve_attention_backend(cfg.train.attention, device.type)
     rows = []
-    for key, rates in engine_rates.items():
+    for (spec, kernel), rates in engine_rates.items():
         engine = statistics.median(rates)
+        attention = resolve_attention_backend(kernel, device.type)
         rows.append([cfg.model.name, f"{count_parameters(usual_model):,}", frames, args.batch_size, f"{usual:,.0f}",
-                     f"{key} ({attention} attention)", f"{engine:,.0f}", f"{engine / usual:.2f}x"])
+                     f"{spec} ({attention} attention)", f"{engine:,.0f}", f"{engine / usual:.2f}x"])
     return rows
 
 
@@ -199,12 +202,19 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--engine", default="fp32,bf16,bf16+compile",
                    help="engine variants: precision (fp32, bf16, fp16) with optional +compile, comma-separated")
+    p.add_argument("--attention", default="auto",
+                   help="engine attention kernels (train.attention values), comma-separated; every engine variant "
+                   "runs with each")
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes of the usual loop")
     p.add_argument("--device", default="auto")
     p.add_argument("--dataset", default="synthetic", help="data for both loops (the configs' own is h36m)")
     p.add_argument("--data-dir")
     args = p.parse_args()
     args.engine = [_parse_variant(p, spec.strip()) for spec in args.engine.split(",")]
+    args.attention = [kernel.strip() for kernel in args.attention.split(",")]
+    for kernel in args.attention:
+        if kernel not in ATTENTION_BACKENDS:
+            p.error(f"--attention {kernel!r}: expected one of {', '.join(ATTENTION_BACKENDS)}")
     device = select_device(args.device)
     env = capture_environment(device)
     print(f"device {env['device']} ({env['device_name']}), torch {env['torch']}, {env['cpu_threads']} threads, "

@@ -130,9 +130,9 @@ class SchedConfig:
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")
-# Scaled-dot-product-attention kernels (crisscross.training.attention_backend): auto = math on CPU, PyTorch's
-# choice elsewhere.
-ATTENTION_BACKENDS = ("auto", "default", "math", "flash", "efficient", "cudnn")
+# Attention kernels (crisscross.training.attention_backend): the models' own explicit ops, or one of PyTorch's SDPA
+# kernels; auto = explicit on CPU, PyTorch's choice elsewhere.
+ATTENTION_BACKENDS = ("auto", "default", "explicit", "math", "flash", "efficient", "cudnn")
 LOSSES = ("mpjpe", "mse")
 
 

@@ -9,6 +9,12 @@ models that are not being captured are unaffected.
 
 The course project behind crisscross plotted such maps per block and head: spatial (joints x joints) and
 temporal (frames x frames), see ``docs/models.md``.
+
+Inside ``with explicit_attention():`` (what the training engine's ``train.attention=explicit`` enters, and
+``auto`` on CPU) every layer computes attention as those explicit ops, matmul, softmax, matmul, in the
+autocast dtype, instead of calling SDPA. Why: on CPU, for these short sequences, SDPA's math kernel upcasts
+bf16 inputs to fp32 and adds safe-softmax checks, and its flash kernel is slower still;
+``benchmarks/bench_train_throughput.py`` measures the difference.
 """
 
 from __future__ import annotations
@@ -23,7 +29,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["AttentionRecord", "AttentionSink", "attend", "capture_attention"]
+__all__ = ["AttentionRecord", "AttentionSink", "attend", "capture_attention", "explicit_attention"]
+
+# Set only inside ``explicit_attention()``. A plain module global: torch.compile guards on it (and recompiles if it
+# flips).
+_explicit = False
 
 
 @dataclass(frozen=True)
@@ -84,7 +94,7 @@ def attend(
     Returns:
         ``Tensor[B, G, H, L_q, c]``.
     """
-    if sink is None:
+    if sink is None and not _explicit:
         # Fold the groups into the batch: SDPA kernels (and inductor's attention fusion) expect 4-D inputs.
         b, g, h, lq, c = q.shape
         lk = k.shape[-2]
@@ -93,17 +103,29 @@ def attend(
             attn_mask=mask, dropout_p=dropout_p, is_causal=causal,
         )
         return out.view(b, g, h, lq, -1)
-    scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+    scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
     if causal:
         lq, lk = q.shape[-2], k.shape[-2]
         mask = torch.ones(lq, lk, dtype=torch.bool, device=q.device).tril()
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = scores.softmax(dim=-1)
-    sink.add(kind, mode, weights)
+    if sink is not None:
+        sink.add(kind, mode, weights)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
     return weights @ v
+
+
+@contextmanager
+def explicit_attention(enabled: bool = True) -> Iterator[None]:
+    """Inside the block, :func:`attend` computes attention with explicit ops instead of SDPA (see module doc)."""
+    global _explicit
+    previous, _explicit = _explicit, enabled
+    try:
+        yield
+    finally:
+        _explicit = previous
 
 
 @contextmanager

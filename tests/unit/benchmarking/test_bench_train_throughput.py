@@ -40,3 +40,18 @@ def test_rejects_an_unknown_engine_variant():
     out = _run("--engine", "fp8")
     assert out.returncode == 2
     assert "--engine variant 'fp8'" in out.stderr
+
+
+@pytest.mark.integration
+def test_runs_every_engine_variant_with_every_attention_kernel():
+    out = _run("--configs", "configs/forecast/synthetic_small.yaml", "--steps", "1", "--rounds", "1", "--warmup", "1",
+               "--batch-size", "8", "--workers", "0", "--engine", "bf16", "--attention", "explicit,math")
+    assert out.returncode == 0, out.stderr[-2000:]
+    variants = [line.split("|")[6].strip() for line in out.stdout.splitlines() if line.startswith("| stcformer")]
+    assert variants == ["bf16 (explicit attention)", "bf16 (math attention)"]
+
+
+def test_rejects_an_unknown_attention_kernel():
+    out = _run("--attention", "fast")
+    assert out.returncode == 2
+    assert "--attention 'fast'" in out.stderr

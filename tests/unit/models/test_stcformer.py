@@ -236,3 +236,40 @@ def test_offsets_model_shapes_gradients_and_causality(name: str) -> None:
 def test_unknown_pose_features_is_an_error() -> None:
     with pytest.raises(ValueError, match="pose_features"):
         create_model("stcformer", num_joints=22, input_frames=10, output_frames=25, pose_features="meters")
+
+
+def test_temporal_expansion_is_the_plain_convolution_with_a_contiguous_output() -> None:
+    from crisscross.models.layers import TemporalExpansion
+
+    torch.manual_seed(0)
+    expand = TemporalExpansion(10, 25)
+    x = torch.randn(3, 10, 22, 16)  # [B, T_in, J, D]
+    out = expand(x)
+    assert out.shape == (3, 25, 22, 16) and out.is_contiguous()
+    torch.testing.assert_close(out, torch.nn.functional.conv2d(x, expand.conv.weight, expand.conv.bias, padding=1))
+
+
+def test_qkv_halves_are_the_spatial_and_temporal_halves_of_q_k_v() -> None:
+    from crisscross.models.criss_cross import CrissCrossAttention
+
+    torch.manual_seed(0)
+    attn = CrissCrossAttention(16, 2)
+    x = torch.randn(2, 5, 22, 16)
+    qkv = attn.qkv(x)  # [B, T, J, 3D]: Q, K, V, each [spatial D/2 | temporal D/2]
+    expected = [qkv[..., i * 8:(i + 1) * 8] for i in range(6)]
+    for got, want in zip(attn._qkv_halves(x), expected, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+def test_criss_cross_block_stays_in_bf16_under_autocast() -> None:
+    # The fp32 part embedding once promoted the spatial half to fp32, and with it the concatenation and the
+    # projection's input: a full-size cast and fp32 copy per block.
+    from crisscross.models.criss_cross import CrissCrossAttention
+
+    torch.manual_seed(0)
+    attn = CrissCrossAttention(16, 1, spe=True, body_parts=PARTS_22)
+    seen = []
+    attn.proj.register_forward_pre_hook(lambda module, args: seen.append(args[0].dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = attn(torch.randn(2, 5, 22, 16))
+    assert seen == [torch.bfloat16] and out.dtype == torch.bfloat16

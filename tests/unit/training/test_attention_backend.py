@@ -10,8 +10,9 @@ from crisscross.training.attention_backend import attention_backend, resolve_att
 from crisscross.training.loop import build_model
 
 
-def test_auto_resolves_to_math_on_cpu_and_pytorch_default_on_cuda():
-    assert resolve_attention_backend("auto", "cpu") == "math"
+def test_auto_resolves_to_explicit_on_cpu_and_pytorch_default_on_cuda():
+    assert resolve_attention_backend("auto", "cpu") == "explicit"
+    assert resolve_attention_backend("math", "cpu") == "math"
     assert resolve_attention_backend("auto", "cuda") == "default"
     assert resolve_attention_backend("flash", "cpu") == "flash"
     with pytest.raises(ValueError, match="unknown attention backend 'fast'"):
@@ -34,22 +35,52 @@ def test_math_context_runs_the_math_kernel():
     assert not any("flash" in n for n in names)
 
 
-@pytest.mark.parametrize("name", ["stcformer", "stcformer-ar"])
+def test_explicit_context_bypasses_sdpa_and_restores_on_exit():
+    from crisscross.models import attention
+
+    q = torch.randn(4, 3, 2, 22, 16, requires_grad=True)  # [B, G, H, L, c]
+    with torch.profiler.profile() as prof, attention_backend("explicit", "cpu"):
+        assert attention._explicit
+        attention.attend(q, q, q, causal=True).sum().backward()
+    assert not attention._explicit
+    names = {e.key for e in prof.key_averages()}
+    assert not any("scaled_dot_product" in n for n in names), names
+    assert "aten::softmax" in names
+    with attention.explicit_attention(), attention.explicit_attention(False):
+        assert not attention._explicit  # nested contexts restore the outer value
+    assert not attention._explicit
+
+
+@pytest.mark.parametrize("name", ["stcformer", "stcformer-ar", "sttformer"])
 def test_kernels_agree_on_outputs_and_gradients(name):
     torch.manual_seed(0)
     model = build_model(name, {"dim": 32}, H36M_SKELETON, 10, 25)
     past = torch.randn(3, 10, 22, 3)
-    grads = {}
-    for backend in ("math", "flash"):
+    results = {}
+    for backend in ("math", "flash", "explicit"):
         model.zero_grad()
         with attention_backend(backend, "cpu"):
             out = model(past)
         out.square().mean().backward()
-        grads[backend] = (out.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None])
-    (out_m, g_m), (out_f, g_f) = grads["math"], grads["flash"]
-    torch.testing.assert_close(out_m, out_f, rtol=1e-4, atol=1e-5)
-    for a, b in zip(g_m, g_f, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+        results[backend] = (out.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None])
+    out_m, g_m = results["math"]
+    for backend in ("flash", "explicit"):
+        out_x, g_x = results[backend]
+        torch.testing.assert_close(out_m, out_x, rtol=1e-4, atol=1e-5)
+        for a, b in zip(g_m, g_x, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_explicit_bf16_matches_fp32_attention_to_bf16_precision():
+    from crisscross.models.attention import attend
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 5, 1, 22, 32) for _ in range(3))
+    reference = attend(q, k, v, causal=True)  # SDPA in fp32
+    with attention_backend("explicit", "cpu"), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = attend(q, k, v, causal=True)
+    assert out.dtype == torch.bfloat16  # no upcast: the reason the explicit path is faster
+    torch.testing.assert_close(out.float(), reference, rtol=0, atol=0.05)
 
 
 def test_train_rejects_a_cuda_only_kernel_on_cpu_in_one_line(capsys):
@@ -58,4 +89,4 @@ def test_train_rejects_a_cuda_only_kernel_on_cpu_in_one_line(capsys):
     assert main(["train", "train.device=cpu", "train.attention=cudnn", "track.tensorboard=false"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["crisscross train: error: train.attention=cudnn needs a CUDA device; on CPU use auto, default, "
-                   "math or flash"]
+                   "explicit, math or flash"]
