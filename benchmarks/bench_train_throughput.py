@@ -212,10 +212,14 @@ def main() -> None:
     args = p.parse_args()
     args.engine = [_parse_variant(p, spec.strip()) for spec in args.engine.split(",")]
     args.attention = [kernel.strip() for kernel in args.attention.split(",")]
+    device = select_device(args.device)
     for kernel in args.attention:
         if kernel not in ATTENTION_BACKENDS:
             p.error(f"--attention {kernel!r}: expected one of {', '.join(ATTENTION_BACKENDS)}")
-    device = select_device(args.device)
+        try:
+            resolve_attention_backend(kernel, device.type)
+        except ValueError as err:  # a CUDA-only kernel on CPU
+            p.error(f"--attention {kernel!r}: {err}")
     env = capture_environment(device)
     print(f"device {env['device']} ({env['device_name']}), torch {env['torch']}, {env['cpu_threads']} threads, "
           f"commit {env['git_commit']}; usual loop: {args.workers} DataLoader workers, eager fp32, "

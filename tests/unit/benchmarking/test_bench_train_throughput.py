@@ -51,7 +51,10 @@ def test_runs_every_engine_variant_with_every_attention_kernel():
     assert variants == ["bf16 (explicit attention)", "bf16 (math attention)"]
 
 
-def test_rejects_an_unknown_attention_kernel():
+def test_rejects_an_unknown_attention_kernel_and_a_cuda_only_one_on_cpu():
     out = _run("--attention", "fast")
     assert out.returncode == 2
     assert "--attention 'fast'" in out.stderr
+    out = _run("--attention", "explicit,cudnn", "--device", "cpu")
+    assert out.returncode == 2
+    assert "--attention 'cudnn': train.attention=cudnn needs a CUDA device" in out.stderr
