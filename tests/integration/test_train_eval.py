@@ -57,6 +57,21 @@ def test_train_few_steps_then_evaluate(tmp_path):
     assert load_checkpoint(exported)["meta"] == small["meta"]
 
 
+@pytest.mark.parametrize("extra, stopped_by, epochs", [
+    (["train.epochs=3"], "epochs", 3),
+    (["train.epochs=3", "train.time_budget_s=1e-6"], "time_budget", 1),  # reached within the first epoch
+    (["train.epochs=3", "train.time_budget_s=1e6"], "epochs", 3),
+    (["train.epochs=3", "train.max_steps=3"], "max_steps", 1),
+])
+def test_training_records_why_it_stopped(tmp_path, extra, stopped_by, epochs):
+    result = fit(_cfg(tmp_path, "train.epoch_fraction=0.02", *extra))
+    status = json.loads((result.run_dir / "status.json").read_text())
+    assert result.status == status["status"] == "completed"
+    assert result.stopped_by == status["stopped_by"] == stopped_by
+    assert result.epochs == status["epoch"] == epochs
+    assert (result.run_dir / "eval.json").exists() and (result.run_dir / "checkpoints" / "last.pt").exists()
+
+
 def test_runs_never_overwrite(tmp_path):
     a = fit(_cfg(tmp_path, "train.max_steps=1", "train.epochs=1"))
     b = fit(_cfg(tmp_path, "train.max_steps=1", "train.epochs=1"))

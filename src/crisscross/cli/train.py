@@ -36,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
     if result.status != "completed":
         print(f"run {result.status} at step {result.steps}; resume with: crisscross train --resume {result.run_dir}")
         return 1
+    reasons = {"early_stop": "early stopping (train.early_stop_patience)", "max_steps": "train.max_steps",
+               "time_budget": "the time budget (train.time_budget_s)"}
+    if result.stopped_by in reasons:
+        print(f"training stopped by {reasons[result.stopped_by]} after epoch {result.epochs}, "
+              f"{result.train_time_s:.0f} s")
     ev = result.eval
     rows = {f"{ev['model']}": ev}
     if not args.no_baseline:

@@ -54,6 +54,7 @@ class RunResult:
     train_time_s: float
     eval: dict[str, Any] = field(default_factory=dict)
     status: str = "completed"
+    stopped_by: str | None = None  # epochs, max_steps, early_stop or time_budget (completed training runs)
 
 
 @dataclass
@@ -67,6 +68,16 @@ class TrainState:
     best_epoch: int = -1
     bad_epochs: int = 0
     train_time_s: float = 0.0
+
+
+def _over_time_budget(train_time_s: float, budget_s: float | None, world: int, device: torch.device) -> bool:
+    """Whether the cumulative training time has reached ``train.time_budget_s``; every rank takes rank 0's view."""
+    if budget_s is None:
+        return False
+    over = torch.tensor([float(train_time_s >= budget_s)], device=device)
+    if world > 1:
+        dist.broadcast(over, src=0)  # ranks' clocks differ; they must stop together
+    return bool(over.item())
 
 
 def build_model(name: str, args: dict[str, Any], skeleton: Any, input_frames: int, output_frames: int) -> nn.Module:
@@ -315,6 +326,7 @@ def _fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None, resume: st
                 model, optimizer, scaler, ema, state, cfg, skeleton, train_set.fps, protocol.name))
 
     status = "completed"
+    stopped_by = "epochs"
     eval_model = lambda: ema.module if ema is not None else model  # noqa: E731
     start_wall = time.perf_counter() - state.train_time_s
     try:
@@ -387,7 +399,15 @@ def _fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None, resume: st
             if stop_after_steps is not None and state.step >= stop_after_steps and state.step < total_steps:
                 status = "interrupted"
                 break
+            if state.step >= total_steps and state.epoch < cfg.train.epochs:
+                stopped_by = "max_steps"
             if cfg.train.early_stop_patience is not None and state.bad_epochs >= cfg.train.early_stop_patience:
+                stopped_by = "early_stop"
+                break
+            if state.epoch < cfg.train.epochs and _over_time_budget(state.train_time_s, cfg.train.time_budget_s, world, device):
+                # Checked at epoch ends so the run ends evaluated and checkpointed; it may overrun by one epoch.
+                # The schedule still spans train.epochs (the learning rate has not fully decayed at a budget stop).
+                stopped_by = "time_budget"
                 break
     except BaseException as err:
         if is_main:
@@ -398,7 +418,8 @@ def _fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None, resume: st
         raise
 
     result = RunResult(run_dir=run_dir, best_metric=state.best_metric, epochs=state.epoch, steps=state.step,
-                       train_time_s=state.train_time_s, status=status)
+                       train_time_s=state.train_time_s, status=status,
+                       stopped_by=stopped_by if status == "completed" and trainable else None)
     if status == "completed" and is_main:
         if trainable and (run_dir / "checkpoints" / "best.pt").exists():
             best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
@@ -414,7 +435,8 @@ def _fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None, resume: st
                            best_epoch=state.best_epoch, steps=state.step)
         write_json(run_dir / "eval.json", result.eval)
     if is_main:
-        update_status(run_dir, status, step=state.step, epoch=state.epoch, train_time_s=state.train_time_s)
+        update_status(run_dir, status, step=state.step, epoch=state.epoch, train_time_s=state.train_time_s,
+                      **({"stopped_by": stopped_by} if status == "completed" and trainable else {}))
     if tracker is not None:
         tracker.close()
     if world > 1 and dist.is_initialized():
