@@ -436,7 +436,7 @@ def _fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None, resume: st
         write_json(run_dir / "eval.json", result.eval)
     if is_main:
         update_status(run_dir, status, step=state.step, epoch=state.epoch, train_time_s=state.train_time_s,
-                      **({"stopped_by": stopped_by} if status == "completed" and trainable else {}))
+                      **({"stopped_by": result.stopped_by} if result.stopped_by else {}))
     if tracker is not None:
         tracker.close()
     if world > 1 and dist.is_initialized():
