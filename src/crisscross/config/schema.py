@@ -94,6 +94,7 @@ class OptimConfig:
     momentum: float = 0.0
     nesterov: bool = False
     clip_grad_norm: float | None = None
+    fused: bool = True
 
     def __post_init__(self) -> None:
         _choice(self.name, "optim.name", OPTIMIZERS)

@@ -12,9 +12,9 @@ temporal (frames x frames), see ``docs/models.md``.
 
 Inside ``with explicit_attention():`` (what the training engine's ``train.attention=explicit`` enters, and
 ``auto`` on CPU) every layer computes attention as those explicit ops, matmul, softmax, matmul, in the
-autocast dtype, instead of calling SDPA. Why: on CPU, for these short sequences, SDPA's math kernel upcasts
-bf16 inputs to fp32 and adds safe-softmax checks, and its flash kernel is slower still;
-``benchmarks/bench_train_throughput.py`` measures the difference.
+autocast dtype (the softmax itself in fp32, see :func:`_softmax`), instead of calling SDPA. Why: on CPU, for
+these short sequences, SDPA's math kernel upcasts bf16 inputs to fp32 and adds safe-softmax checks, and its flash
+kernel is slower still; ``benchmarks/bench_train_throughput.py`` measures the difference.
 """
 
 from __future__ import annotations
@@ -109,12 +109,22 @@ def attend(
         mask = torch.ones(lq, lk, dtype=torch.bool, device=q.device).tril()
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
-    weights = scores.softmax(dim=-1)
+    weights = _softmax(scores)
     if sink is not None:
         sink.add(kind, mode, weights)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
     return weights @ v
+
+
+def _softmax(scores: Tensor) -> Tensor:
+    """Softmax over the last axis, computed in fp32 and returned in ``scores``' dtype.
+
+    Why fp32: besides the accuracy, PyTorch's CPU softmax is slow on bf16 rows as short as these: forward and
+    backward took 2.5x as long as casting to fp32 and back for the default STCFormer's 22 x 22 spatial scores and
+    1.6x for its 25 x 25 temporal ones at batch 256 (``benchmarks/bench_softmax.py`` on the development CPU).
+    """
+    return scores.softmax(dim=-1, dtype=torch.float32).to(scores.dtype)
 
 
 @contextmanager

