@@ -239,13 +239,13 @@ class CrissCrossEncoderBlock(nn.Module):
 
     def __init__(
         self, dim: int, heads: int, *, mlp_ratio: float, dropout: float, norm: str, spe: bool,
-        body_parts: tuple[int, ...],
+        body_parts: tuple[int, ...], drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         self.attn = CrissCrossAttention(dim, heads, spe=spe, body_parts=body_parts, dropout=dropout)
         self.mlp = FeedForward(dim, int(dim * mlp_ratio), dropout)
-        self.res_attn = ResidualBranch(dim, norm)
-        self.res_mlp = ResidualBranch(dim, norm)
+        self.res_attn = ResidualBranch(dim, norm, drop_path)
+        self.res_mlp = ResidualBranch(dim, norm, drop_path)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x[B, T, J, D] -> [B, T, J, D]``."""
@@ -258,7 +258,7 @@ class CrissCrossDecoderBlock(nn.Module):
 
     def __init__(
         self, dim: int, heads: int, *, mlp_ratio: float, dropout: float, norm: str, spe: bool,
-        body_parts: tuple[int, ...],
+        body_parts: tuple[int, ...], drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         self.self_attn = CrissCrossAttention(
@@ -266,9 +266,9 @@ class CrissCrossDecoderBlock(nn.Module):
         )
         self.cross_attn = CrissCrossAttention(dim, heads, cross=True, dropout=dropout)
         self.mlp = FeedForward(dim, int(dim * mlp_ratio), dropout)
-        self.res_self = ResidualBranch(dim, norm)
-        self.res_cross = ResidualBranch(dim, norm)
-        self.res_mlp = ResidualBranch(dim, norm)
+        self.res_self = ResidualBranch(dim, norm, drop_path)
+        self.res_cross = ResidualBranch(dim, norm, drop_path)
+        self.res_mlp = ResidualBranch(dim, norm, drop_path)
 
     def forward(self, x: Tensor, memory: MemoryKV) -> Tensor:
         """``x[B, T, J, D] -> [B, T, J, D]`` given this block's projected ``memory``."""
@@ -288,14 +288,18 @@ class CrissCrossEncoder(nn.Module):
 
     def __init__(
         self, dim: int, depth: int, heads: int, *, mlp_ratio: float, dropout: float, norm: str, spe: bool,
-        body_parts: tuple[int, ...],
+        body_parts: tuple[int, ...], drop_path: tuple[float, ...] | None = None,
     ) -> None:
         super().__init__()
+        rates = drop_path if drop_path is not None else (0.0,) * depth  # one stochastic-depth rate per block
+        if len(rates) != depth:
+            raise ValueError(f"drop_path needs one rate per block ({depth}), got {len(rates)}")
         self.blocks = nn.ModuleList(
             CrissCrossEncoderBlock(
-                dim, heads, mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, spe=spe, body_parts=body_parts
+                dim, heads, mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, spe=spe, body_parts=body_parts,
+                drop_path=rate,
             )
-            for _ in range(depth)
+            for rate in rates
         )
         self.norm = nn.LayerNorm(dim) if norm != "post" else nn.Identity()
 
@@ -311,14 +315,18 @@ class CrissCrossDecoder(nn.Module):
 
     def __init__(
         self, dim: int, depth: int, heads: int, *, mlp_ratio: float, dropout: float, norm: str, spe: bool,
-        body_parts: tuple[int, ...],
+        body_parts: tuple[int, ...], drop_path: tuple[float, ...] | None = None,
     ) -> None:
         super().__init__()
+        rates = drop_path if drop_path is not None else (0.0,) * depth  # one stochastic-depth rate per block
+        if len(rates) != depth:
+            raise ValueError(f"drop_path needs one rate per block ({depth}), got {len(rates)}")
         self.blocks = nn.ModuleList(
             CrissCrossDecoderBlock(
-                dim, heads, mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, spe=spe, body_parts=body_parts
+                dim, heads, mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, spe=spe, body_parts=body_parts,
+                drop_path=rate,
             )
-            for _ in range(depth)
+            for rate in rates
         )
         self.norm = nn.LayerNorm(dim) if norm != "post" else nn.Identity()
 

@@ -25,6 +25,7 @@ __all__ = [
     "resolve_body_parts",
     "resolve_parents",
     "skeleton_adjacency",
+    "stochastic_depth_rates",
 ]
 
 NORM_MODES = ("pre", "post", "sandwich")
@@ -91,26 +92,50 @@ class FeedForward(nn.Module):
 
 
 class ResidualBranch(nn.Module):
-    """One residual sub-layer with its normalisation placement.
+    """One residual sub-layer with its normalisation placement and optional stochastic depth.
 
     * ``pre``:      ``x + f(LN(x))``
     * ``post``:     ``LN(x + f(x))``
     * ``sandwich``: ``x + LN_out(f(LN_in(x)))`` (the extra norm curbs value growth along the residual path)
+
+    ``drop_path`` (stochastic depth, Huang et al. 2016; timm's ``drop_path``): while training, the branch is dropped
+    for each sample with this probability and scaled by ``1 / (1 - drop_path)`` where kept, so its expectation is
+    unchanged; in eval mode it is the identity. Why this regulariser here: it draws one number per sample, where
+    element-wise dropout draws one per activation, which on CPU costs as much as the layer itself.
     """
 
-    def __init__(self, dim: int, norm: str) -> None:
+    def __init__(self, dim: int, norm: str, drop_path: float = 0.0) -> None:
         super().__init__()
         if norm not in NORM_MODES:
             raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}")
+        if not 0.0 <= drop_path < 1.0:
+            raise ValueError(f"drop_path must be in [0, 1), got {drop_path}")
         self.norm = norm
+        self.drop_path = drop_path
         self.norm_in = nn.LayerNorm(dim) if norm in ("pre", "sandwich") else nn.Identity()
         self.norm_out = nn.LayerNorm(dim) if norm in ("post", "sandwich") else nn.Identity()
 
     def forward(self, x: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
         """``x`` updated by the sub-layer ``fn`` (any callable mapping ``[..., D]`` to ``[..., D]``)."""
         if self.norm == "post":
-            return self.norm_out(x + fn(x))
-        return x + self.norm_out(fn(self.norm_in(x)))
+            return self.norm_out(self._add(x, fn(x)))
+        return self._add(x, self.norm_out(fn(self.norm_in(x))))
+
+    def _add(self, x: Tensor, branch: Tensor) -> Tensor:
+        """``x + branch``, the branch dropped per sample (first axis) while training."""
+        if not self.training or self.drop_path == 0.0:
+            return x + branch
+        keep = 1.0 - self.drop_path
+        shape = (x.shape[0],) + (1,) * (x.ndim - 1)  # [B, 1, ..., 1]
+        scale = torch.empty(shape, device=x.device).bernoulli_(keep).div_(keep)
+        return torch.addcmul(x, branch, scale.to(branch.dtype))  # one pass, like the plain addition
+
+
+def stochastic_depth_rates(rate: float, blocks: int) -> tuple[float, ...]:
+    """Per-block drop-path rates rising linearly from 0 to ``rate`` over ``blocks`` (timm's decay rule)."""
+    if blocks <= 1:
+        return (rate,) * blocks
+    return tuple(rate * i / (blocks - 1) for i in range(blocks))
 
 
 class TemporalExpansion(nn.Module):

@@ -30,7 +30,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from crisscross.models.criss_cross import CrissCrossDecoder, CrissCrossEncoder, MemoryKV
-from crisscross.models.layers import NORM_MODES, TemporalExpansion, resolve_body_parts
+from crisscross.models.layers import NORM_MODES, TemporalExpansion, resolve_body_parts, stochastic_depth_rates
 from crisscross.models.registry import register_model
 
 __all__ = ["POSE_FEATURES", "POS_EMBEDS", "PoseEmbedding", "STCFormer", "STCFormerAR", "TokenPositions"]
@@ -118,6 +118,9 @@ class STCFormer(nn.Module):
         heads: heads per pathway (each pathway has ``D/2`` channels).
         mlp_ratio: feed-forward hidden width as a multiple of ``D``.
         dropout: dropout on attention weights, projections and feed-forwards.
+        drop_path: stochastic depth: the largest per-sample drop rate of a residual branch, reached by the last
+            decoder block (rates rise linearly from 0 over the encoder then decoder blocks); see
+            :class:`~crisscross.models.layers.ResidualBranch`.
         norm: ``"pre"``, ``"post"`` or ``"sandwich"`` LayerNorm placement.
         pos_embed: ``"spe"`` (structure-enhanced), ``"learned"`` (frame + joint tables) or ``"none"``.
         residual_last_pose: predict offsets from the last observed pose.
@@ -137,6 +140,7 @@ class STCFormer(nn.Module):
         heads: int = 2,
         mlp_ratio: float = 2.0,
         dropout: float = 0.0,
+        drop_path: float = 0.0,
         norm: str = "pre",
         pos_embed: str = "spe",
         residual_last_pose: bool = True,
@@ -153,10 +157,11 @@ class STCFormer(nn.Module):
         self.embed = PoseEmbedding(dim, pose_features)
         self.enc_pos = _maybe_positions(pos_embed, input_frames, num_joints, dim)
         self.dec_pos = _maybe_positions(pos_embed, output_frames, num_joints, dim)
-        self.encoder = CrissCrossEncoder(dim, enc_blocks, heads, **stack)
+        rates = stochastic_depth_rates(drop_path, enc_blocks + dec_blocks)
+        self.encoder = CrissCrossEncoder(dim, enc_blocks, heads, drop_path=rates[:enc_blocks], **stack)
         self.query_expand = TemporalExpansion(input_frames, output_frames)
         self.memory_expand = TemporalExpansion(input_frames, output_frames)
-        self.decoder = CrissCrossDecoder(dim, dec_blocks, heads, **stack)
+        self.decoder = CrissCrossDecoder(dim, dec_blocks, heads, drop_path=rates[enc_blocks:], **stack)
         self.head = nn.Linear(dim, 3)
         _init_small_head(self.head)
 
@@ -226,6 +231,7 @@ class STCFormerAR(nn.Module):
         heads: int = 2,
         mlp_ratio: float = 2.0,
         dropout: float = 0.0,
+        drop_path: float = 0.0,
         norm: str = "pre",
         pos_embed: str = "spe",
         residual_last_pose: bool = True,
@@ -247,9 +253,10 @@ class STCFormerAR(nn.Module):
         self.embed_dec = PoseEmbedding(dim, pose_features, extra=2)  # pose + flag (2)
         self.enc_pos = _maybe_positions(pos_embed, input_frames, num_joints, dim)
         self.dec_pos = _maybe_positions(pos_embed, output_frames, num_joints, dim)
-        self.encoder = CrissCrossEncoder(dim, enc_blocks, heads, **stack)
+        rates = stochastic_depth_rates(drop_path, enc_blocks + dec_blocks)
+        self.encoder = CrissCrossEncoder(dim, enc_blocks, heads, drop_path=rates[:enc_blocks], **stack)
         self.memory_expand = TemporalExpansion(input_frames, output_frames)
-        self.decoder = CrissCrossDecoder(dim, dec_blocks, heads, **stack)
+        self.decoder = CrissCrossDecoder(dim, dec_blocks, heads, drop_path=rates[enc_blocks:], **stack)
         self.head = nn.Linear(dim, 5)
         _init_small_head(self.head)
 
