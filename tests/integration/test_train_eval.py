@@ -151,3 +151,35 @@ def test_sigterm_checkpoints_and_marks_interrupted(tmp_path):
     assert json.loads((run / "status.json").read_text())["status"] == "interrupted"
     assert (run / "checkpoints" / "last.pt").exists()
     assert f"crisscross train --resume {run}" in out
+
+
+def test_cli_resume_of_a_run_on_a_data_folder_prints_the_baseline(tmp_path, capsys):
+    """`crisscross train --resume RUN` reads the data folder from the run, also for the zero-velocity baseline."""
+    import numpy as np
+
+    from crisscross.cli.main import main
+
+    names, parents = ["Hips", "LeftHip", "LeftKnee", "RightHip", "RightKnee", "Neck"], [-1, 0, 1, 0, 3, 0]
+    t = np.arange(1500)[:, None]
+    positions = np.zeros((1500, 6, 3)) + np.array([0, 900, 0]) + 40.0 * np.sin(t[:, :, None] / 7 + np.arange(6)[:, None])
+    data = tmp_path / "recordings"
+    data.mkdir()
+    np.save(data / "take.npy", positions)
+    (data / "skeleton.json").write_text(json.dumps({"joint_names": names, "parents": parents, "fps": 25}))
+    cfg = _cfg(tmp_path / "runs", "data.dataset=npz", f"data.data_dir={data}", "train.epochs=2",
+               "train.epoch_fraction=0.5")
+    part = fit(cfg, stop_after_steps=2)
+    assert part.status == "interrupted"
+    capsys.readouterr()
+    assert main(["train", "--resume", str(part.run_dir)]) == 0
+    out = capsys.readouterr().out
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert any("zero-velocity" in line for line in table), out[-2000:]
+    assert any(line.startswith("| stcformer") for line in table), out[-2000:]
+    # the checkpoint carries the user skeleton, so it evaluates again without the training config's help
+    from crisscross.evaluation.runner import evaluate_source
+
+    again = evaluate_source(str(part.run_dir), data_dir=str(data))
+    recorded = json.loads((part.run_dir / "eval.json").read_text())
+    assert again["mpjpe22_mm"]["mean"]["avg"] == pytest.approx(recorded["mpjpe22_mm"]["mean"]["avg"], rel=1e-5)
+    assert again["joint_counts"]["mpjpe22_mm"] == 5  # every non-root joint of the 6-joint recording

@@ -45,7 +45,7 @@ def load_source(source: str | None, model_spec: str | None, device: Any = "cpu")
     from crisscross.benchmarking.runner import parse_model_spec
     from crisscross.config import config_from_dict
     from crisscross.data.datasets import get_dataset_info
-    from crisscross.data.skeleton import get_skeleton
+    from crisscross.data.skeleton import get_skeleton, skeleton_from_meta
     from crisscross.evaluation.runner import load_model_from_checkpoint, resolve_checkpoint
     from crisscross.training.loop import build_model
 
@@ -57,7 +57,7 @@ def load_source(source: str | None, model_spec: str | None, device: Any = "cpu")
         cfg = config_from_dict(ckpt["config"])
         meta = ckpt["meta"]
         run_dir = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
-        return Source(model.eval(), ckpt["model_name"], cfg, get_skeleton(meta["skeleton"]), meta["input_frames"],
+        return Source(model.eval(), ckpt["model_name"], cfg, skeleton_from_meta(meta), meta["input_frames"],
                       meta["output_frames"], run_dir, ckpt_path)
     spec = parse_model_spec(model_spec)
     cfg = config_from_dict({"model": {"name": spec.name, "args": dict(spec.args)}})

@@ -21,12 +21,14 @@ def run(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from crisscross.data.datasets import DATASETS
-    from crisscross.data.skeleton import get_skeleton
+    from crisscross.data.skeleton import SKELETONS, get_skeleton
     from crisscross.models.registry import count_parameters, get_model_entry, list_models
     from crisscross.training.loop import build_model
 
-    if args.dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {args.dataset!r}; known: {', '.join(DATASETS)}")
+    with_skeleton = [name for name, info in DATASETS.items() if info.skeleton in SKELETONS]
+    if args.dataset not in with_skeleton:
+        raise ValueError(f"--dataset {args.dataset!r}: expected a dataset with a built-in skeleton "
+                         f"({', '.join(with_skeleton)}); user recordings bring their own, counted by training on them")
     skeleton = get_skeleton(DATASETS[args.dataset].skeleton)
     rows = []
     for name in list_models():

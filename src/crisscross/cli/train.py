@@ -44,11 +44,10 @@ def run(args: argparse.Namespace) -> int:
     ev = result.eval
     rows = {f"{ev['model']}": ev}
     if not args.no_baseline:
-        d = cfg.data if cfg is not None else None
+        d = result.config.data  # the resumed run's own config when cfg is None
         base = evaluate_source(model_name="zero-velocity", dataset=ev["dataset"], split=ev["split"],
-                               protocol=ev["protocol"], data_dir=d.data_dir if d else None,
-                               cache_dir=d.cache_dir if d else None, input_frames=ev["input_frames"],
-                               output_frames=ev["output_frames"], actions=d.actions if d else None)
+                               protocol=ev["protocol"], data_dir=d.data_dir, cache_dir=d.cache_dir,
+                               input_frames=ev["input_frames"], output_frames=ev["output_frames"], actions=d.actions)
         rows["zero-velocity"] = base
     print(f"\nMPJPE (mm) on {ev['dataset']} / {ev['split']}, protocol {ev['protocol']}, over the "
           f"{ev['joint_counts']['mpjpe22_mm']} predicted joints; {ev['num_windows']} windows")

@@ -14,8 +14,8 @@ offsets are +z). ``tests/realdata`` checks this on the real data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Sequence
 
 import torch
 
@@ -26,6 +26,9 @@ __all__ = [
     "CMU_SKELETON",
     "SKELETONS",
     "get_skeleton",
+    "skeleton_to_dict",
+    "skeleton_from_dict",
+    "skeleton_from_meta",
 ]
 
 #: Names of the body-part ids returned by :meth:`Skeleton.predicted_body_parts`.
@@ -321,3 +324,35 @@ def get_skeleton(name: str) -> Skeleton:
     if name not in SKELETONS:
         raise KeyError(f"unknown skeleton {name!r}; known skeletons: {', '.join(sorted(SKELETONS))}")
     return SKELETONS[name]
+
+
+def skeleton_to_dict(skeleton: Skeleton) -> dict[str, Any]:
+    """Every field of ``skeleton`` as plain lists and numbers (for checkpoints, so user skeletons travel with them)."""
+    return asdict(skeleton)
+
+
+def skeleton_from_dict(values: dict[str, Any]) -> Skeleton:
+    """The inverse of :func:`skeleton_to_dict`; nested lists become the dataclass's tuples.
+
+    Raises:
+        ValueError: a missing or unknown field, or a description that fails :class:`Skeleton`'s checks.
+    """
+    names = {f.name for f in fields(Skeleton)}
+    unknown, missing = set(values) - names, {"name", "joint_names", "parents", "offsets_mm", "predicted"} - set(values)
+    if unknown or missing:
+        raise ValueError(f"skeleton description: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
+
+    def as_tuple(v: Any) -> Any:
+        return tuple(as_tuple(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+    return Skeleton(**{k: as_tuple(v) for k, v in values.items()})
+
+
+def skeleton_from_meta(meta: dict[str, Any]) -> Skeleton:
+    """The skeleton a checkpoint's ``meta`` describes: its stored description when present, else a built-in by name.
+
+    Checkpoints written before descriptions were stored name a built-in skeleton (``h36m`` or ``cmu``).
+    """
+    if meta.get("skeleton_spec"):
+        return skeleton_from_dict(meta["skeleton_spec"])
+    return get_skeleton(meta["skeleton"])

@@ -62,13 +62,13 @@ def resolve_checkpoint(source: str | Path) -> Path:
 
 def load_model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild the model a checkpoint describes and load its (EMA if present) weights."""
-    from crisscross.data.skeleton import get_skeleton
+    from crisscross.data.skeleton import skeleton_from_meta
     from crisscross.training.checkpoint import load_checkpoint
     from crisscross.training.loop import build_model
 
     ckpt = load_checkpoint(path)
     meta = ckpt["meta"]
-    skeleton = get_skeleton(meta["skeleton"])
+    skeleton = skeleton_from_meta(meta)
     model = build_model(ckpt["model_name"], ckpt["model_args"], skeleton, meta["input_frames"], meta["output_frames"])
     model.load_state_dict(ckpt.get("ema_state") or ckpt["model_state"])
     return model.to(device).eval(), ckpt
@@ -105,8 +105,8 @@ def evaluate_source(source: str | None = None, *, model_name: str | None = None,
     Unset arguments default to what the checkpoint's config used (dataset, data folder, validation split,
     protocol); for a model by name they default to the embedded synthetic data, ``val``, 10 -> 25 frames.
     """
-    from crisscross.data.datasets import get_dataset_info
-    from crisscross.data.skeleton import get_skeleton
+    from crisscross.data.datasets import get_dataset_info, load_motion
+    from crisscross.data.skeleton import SKELETONS
     from crisscross.training.loop import build_model
 
     if (source is None) == (model_name is None):
@@ -127,7 +127,11 @@ def evaluate_source(source: str | None = None, *, model_name: str | None = None,
         result.update(model=ckpt["model_name"], checkpoint=str(ckpt_path))
         return result
     dataset = dataset or "synthetic"
-    skeleton = get_skeleton(get_dataset_info(dataset).skeleton)
+    skeleton_name = get_dataset_info(dataset).skeleton
+    if skeleton_name in SKELETONS:
+        skeleton = SKELETONS[skeleton_name]
+    else:  # user recordings carry their own skeleton
+        skeleton = load_motion(dataset, split=split or "val", data_dir=data_dir, cache_dir=cache_dir).skeleton
     t_in, t_out = input_frames or 10, output_frames or 25
     model = build_model(model_name, {}, skeleton, t_in, t_out)
     result = evaluate_model(model, dataset=dataset, split=split or "val", protocol=protocol, data_dir=data_dir,

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from crisscross.config.load import config_from_dict, config_to_dict, dump_config
 from crisscross.config.schema import ExperimentConfig
+from crisscross.data.skeleton import skeleton_to_dict
 from crisscross.models.registry import count_parameters, create_model, get_model_entry
 from crisscross.runtime import capture_environment, distributed_info, seed_everything, select_device
 from crisscross.training.batches import WindowBank, epoch_permutation, step_generator
@@ -55,6 +56,7 @@ class RunResult:
     eval: dict[str, Any] = field(default_factory=dict)
     status: str = "completed"
     stopped_by: str | None = None  # epochs, max_steps, early_stop or time_budget (completed training runs)
+    config: ExperimentConfig | None = None  # the run's config (read from the checkpoint when resumed)
 
 
 @dataclass
@@ -165,7 +167,8 @@ def _checkpoint_payload(model: nn.Module, optimizer, scaler, ema, state: TrainSt
         "model_name": cfg.model.name,
         "model_args": dict(cfg.model.args),
         "config": config_to_dict(cfg),
-        "meta": {"skeleton": skeleton.name, "predicted_joints": list(skeleton.predicted), "fps": float(fps),
+        "meta": {"skeleton": skeleton.name, "skeleton_spec": skeleton_to_dict(skeleton),
+                 "predicted_joints": list(skeleton.predicted), "fps": float(fps),
                  "input_frames": cfg.data.input_frames, "output_frames": cfg.data.output_frames,
                  "protocol": protocol_name, "units": "metres in, metres out (root-relative)"},
         "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
@@ -419,7 +422,7 @@ def _fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None, resume: st
 
     result = RunResult(run_dir=run_dir, best_metric=state.best_metric, epochs=state.epoch, steps=state.step,
                        train_time_s=state.train_time_s, status=status,
-                       stopped_by=stopped_by if status == "completed" and trainable else None)
+                       stopped_by=stopped_by if status == "completed" and trainable else None, config=cfg)
     if status == "completed" and is_main:
         if trainable and (run_dir / "checkpoints" / "best.pt").exists():
             best = load_checkpoint(run_dir / "checkpoints" / "best.pt")

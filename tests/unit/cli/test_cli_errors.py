@@ -18,6 +18,7 @@ from crisscross.cli.main import main
     (["eval", "does/not/exist"], "neither a run folder nor a checkpoint"),
     (["eval", "--model", "zero-velocity", "--protocol", "nope"], "nope"),
     (["eval"], "give either a run folder"),
+    (["models", "--dataset", "npz"], "--dataset 'npz': expected a dataset with a built-in skeleton"),
 ])
 def test_bad_input_is_one_line(argv, fragment, capsys):
     assert main(argv) == 2

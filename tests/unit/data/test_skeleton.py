@@ -2,7 +2,16 @@
 
 import pytest
 
-from crisscross.data.skeleton import BODY_PARTS, CMU_SKELETON, H36M_SKELETON, Skeleton, get_skeleton
+from crisscross.data.skeleton import (
+    BODY_PARTS,
+    CMU_SKELETON,
+    H36M_SKELETON,
+    Skeleton,
+    get_skeleton,
+    skeleton_from_dict,
+    skeleton_from_meta,
+    skeleton_to_dict,
+)
 
 H36M_PREDICTED = (2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 14, 15, 17, 18, 19, 21, 22, 25, 26, 27, 29, 30)
 CMU_PREDICTED = (3, 4, 5, 6, 9, 10, 11, 12, 14, 15, 17, 18, 19, 21, 22, 23, 25, 26, 28, 30, 31, 32, 34, 35, 37)
@@ -72,3 +81,22 @@ def test_get_skeleton():
     assert get_skeleton("h36m") is H36M_SKELETON
     with pytest.raises(KeyError, match="cmu, h36m"):
         get_skeleton("nope")
+
+
+@pytest.mark.parametrize("skeleton", [H36M_SKELETON, CMU_SKELETON])
+def test_skeleton_description_round_trips_through_plain_lists(skeleton):
+    import json
+
+    values = json.loads(json.dumps(skeleton_to_dict(skeleton)))  # what a checkpoint or YAML file would hold
+    assert skeleton_from_dict(values) == skeleton
+    assert skeleton_from_meta({"skeleton": "unused", "skeleton_spec": values}) == skeleton
+
+
+def test_skeleton_from_meta_falls_back_to_a_built_in_name_and_rejects_bad_descriptions():
+    assert skeleton_from_meta({"skeleton": "cmu"}) is CMU_SKELETON  # checkpoints written before descriptions
+    user = Skeleton("mine", ("root", "knee"), (-1, 0), ((0.0, 0.0, 0.0), (0.0, -400.0, 0.0)), (1,))
+    assert skeleton_from_meta({"skeleton": "mine", "skeleton_spec": skeleton_to_dict(user)}) == user
+    with pytest.raises(ValueError, match=r"unknown fields \['colour'\], missing fields \['predicted'\]"):
+        skeleton_from_dict({**{k: v for k, v in skeleton_to_dict(user).items() if k != "predicted"}, "colour": 1})
+    with pytest.raises(ValueError, match="parent 1 of joint 1 is not an earlier joint"):
+        skeleton_from_dict({**skeleton_to_dict(user), "parents": [-1, 1]})
