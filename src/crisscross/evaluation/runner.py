@@ -77,8 +77,11 @@ def load_model_from_checkpoint(path: str | Path, device: str | torch.device = "c
 def evaluate_model(model: nn.Module, *, dataset: str, split: str, protocol: str | None = None,
                    data_dir: str | None = None, cache_dir: str | None = None, actions: tuple[str, ...] | None = None,
                    input_frames: int = 10, output_frames: int = 25, device: str = "auto",
-                   batch_size: int = 1024) -> dict[str, Any]:
-    """Evaluate ``model`` on ``dataset``/``split`` under ``protocol`` (the dataset's default when None)."""
+                   batch_size: int = 1024, motion: Any = None) -> dict[str, Any]:
+    """Evaluate ``model`` on ``dataset``/``split`` under ``protocol`` (the dataset's default when None).
+
+    ``motion``: that split already loaded (by :func:`~crisscross.data.datasets.load_motion`), to skip loading it again.
+    """
     from crisscross.data.datasets import load_motion
     from crisscross.evaluation.evaluate import evaluate_forecaster, make_predict_fn
     from crisscross.evaluation.protocols import get_protocol
@@ -87,7 +90,8 @@ def evaluate_model(model: nn.Module, *, dataset: str, split: str, protocol: str 
     dev = select_device(device)
     proto = get_protocol(protocol or default_protocol_name(dataset, input_frames, output_frames))
     check_protocol_fits(proto, input_frames, output_frames)
-    motion = load_motion(dataset, split=split, data_dir=data_dir, cache_dir=cache_dir, actions=actions)
+    if motion is None:
+        motion = load_motion(dataset, split=split, data_dir=data_dir, cache_dir=cache_dir, actions=actions)
     model = model.to(dev).eval()
     predict = make_predict_fn(model, motion.skeleton, proto.output_frames)
     result = evaluate_forecaster(predict, motion, proto, device=dev,
@@ -105,8 +109,7 @@ def evaluate_source(source: str | None = None, *, model_name: str | None = None,
     Unset arguments default to what the checkpoint's config used (dataset, data folder, validation split,
     protocol); for a model by name they default to the embedded synthetic data, ``val``, 10 -> 25 frames.
     """
-    from crisscross.data.datasets import get_dataset_info, load_motion
-    from crisscross.data.skeleton import SKELETONS
+    from crisscross.data.datasets import load_motion
     from crisscross.training.loop import build_model
 
     if (source is None) == (model_name is None):
@@ -126,16 +129,13 @@ def evaluate_source(source: str | None = None, *, model_name: str | None = None,
             batch_size=batch_size)
         result.update(model=ckpt["model_name"], checkpoint=str(ckpt_path))
         return result
-    dataset = dataset or "synthetic"
-    skeleton_name = get_dataset_info(dataset).skeleton
-    if skeleton_name in SKELETONS:
-        skeleton = SKELETONS[skeleton_name]
-    else:  # user recordings carry their own skeleton
-        skeleton = load_motion(dataset, split=split or "val", data_dir=data_dir, cache_dir=cache_dir).skeleton
+    dataset, split = dataset or "synthetic", split or "val"
+    # the loaded split's skeleton: a built-in one, or the one user recordings describe
+    motion = load_motion(dataset, split=split, data_dir=data_dir, cache_dir=cache_dir, actions=actions)
     t_in, t_out = input_frames or 10, output_frames or 25
-    model = build_model(model_name, {}, skeleton, t_in, t_out)
-    result = evaluate_model(model, dataset=dataset, split=split or "val", protocol=protocol, data_dir=data_dir,
+    model = build_model(model_name, {}, motion.skeleton, t_in, t_out)
+    result = evaluate_model(model, dataset=dataset, split=split, protocol=protocol, data_dir=data_dir,
                             cache_dir=cache_dir, actions=actions, input_frames=t_in, output_frames=t_out,
-                            device=device, batch_size=batch_size)
+                            device=device, batch_size=batch_size, motion=motion)
     result.update(model=model_name, checkpoint=None)
     return result

@@ -283,6 +283,14 @@ class CrissCrossDecoderBlock(nn.Module):
         return self.res_mlp(x, self.mlp)
 
 
+def _block_rates(drop_path: tuple[float, ...] | None, depth: int) -> tuple[float, ...]:
+    """One stochastic-depth rate per block (all 0 when ``drop_path`` is None)."""
+    rates = drop_path if drop_path is not None else (0.0,) * depth
+    if len(rates) != depth:
+        raise ValueError(f"drop_path needs one rate per block ({depth}), got {len(rates)}")
+    return rates
+
+
 class CrissCrossEncoder(nn.Module):
     """A stack of encoder blocks; a final LayerNorm for pre/sandwich norms."""
 
@@ -291,9 +299,7 @@ class CrissCrossEncoder(nn.Module):
         body_parts: tuple[int, ...], drop_path: tuple[float, ...] | None = None,
     ) -> None:
         super().__init__()
-        rates = drop_path if drop_path is not None else (0.0,) * depth  # one stochastic-depth rate per block
-        if len(rates) != depth:
-            raise ValueError(f"drop_path needs one rate per block ({depth}), got {len(rates)}")
+        rates = _block_rates(drop_path, depth)
         self.blocks = nn.ModuleList(
             CrissCrossEncoderBlock(
                 dim, heads, mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, spe=spe, body_parts=body_parts,
@@ -318,9 +324,7 @@ class CrissCrossDecoder(nn.Module):
         body_parts: tuple[int, ...], drop_path: tuple[float, ...] | None = None,
     ) -> None:
         super().__init__()
-        rates = drop_path if drop_path is not None else (0.0,) * depth  # one stochastic-depth rate per block
-        if len(rates) != depth:
-            raise ValueError(f"drop_path needs one rate per block ({depth}), got {len(rates)}")
+        rates = _block_rates(drop_path, depth)
         self.blocks = nn.ModuleList(
             CrissCrossDecoderBlock(
                 dim, heads, mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, spe=spe, body_parts=body_parts,
