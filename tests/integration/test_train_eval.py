@@ -183,3 +183,31 @@ def test_cli_resume_of_a_run_on_a_data_folder_prints_the_baseline(tmp_path, caps
     recorded = json.loads((part.run_dir / "eval.json").read_text())
     assert again["mpjpe22_mm"]["mean"]["avg"] == pytest.approx(recorded["mpjpe22_mm"]["mean"]["avg"], rel=1e-5)
     assert again["joint_counts"]["mpjpe22_mm"] == 5  # every non-root joint of the 6-joint recording
+
+
+def test_init_from_starts_a_new_run_from_trained_weights(tmp_path):
+    """``train.init_from`` (fine-tuning) copies a run's evaluated weights into a fresh run; a mismatch is named."""
+    from crisscross.training.checkpoint import CheckpointError
+
+    source = fit(_cfg(tmp_path / "src", "train.epochs=1", "train.max_steps=3"))
+    source_weights = load_checkpoint(source.run_dir / "checkpoints" / "best.pt")["model_state"]
+    # A vanishing learning rate leaves the copied weights in place, so the first update's result shows where it began.
+    start = ["train.epochs=1", "train.max_steps=1", "optim.lr=1e-12", "sched.name=constant"]
+    tuned = fit(_cfg(tmp_path / "ft", *start, f"train.init_from={source.run_dir}", "model.args.dropout=0.1"))
+    fresh = fit(_cfg(tmp_path / "fresh", *start, "seed=5"))
+    tuned_weights = load_checkpoint(tuned.run_dir / "checkpoints" / "last.pt")["model_state"]
+    fresh_weights = load_checkpoint(fresh.run_dir / "checkpoints" / "last.pt")["model_state"]
+    for key, value in source_weights.items():
+        torch.testing.assert_close(tuned_weights[key], value, rtol=0, atol=1e-9, msg=key)
+    assert max(float((fresh_weights[k] - v).abs().max()) for k, v in source_weights.items()) > 1e-3
+    assert tuned.eval["mpjpe22_mm"]["mean"]["avg"] == pytest.approx(source.eval["mpjpe22_mm"]["mean"]["avg"],
+                                                                     rel=1e-4)
+    assert str(source.run_dir) in (tuned.run_dir / "config.yaml").read_text()  # the run records where it began
+
+    with pytest.raises(CheckpointError, match=r"model\.args that differ: dim.*best\.pt|best\.pt.*dim"):
+        fit(_cfg(tmp_path / "bad", *start, f"train.init_from={source.run_dir}", "model.args.dim=8"))
+    with pytest.raises(CheckpointError, match="model_name='stcformer'.*'simlpe'"):
+        fit(_cfg(tmp_path / "bad", *start, f"train.init_from={source.run_dir}", "model.name=simlpe",
+                 "model.args={}"))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        fit(_cfg(tmp_path / "bad", *start, f"train.init_from={tmp_path / 'missing.pt'}"))

@@ -157,6 +157,7 @@ class TrainConfig:
     velocity_loss_weight: float = 0.0
     ema_decay: float | None = None
     early_stop_patience: int | None = None
+    init_from: str | None = None  # fine-tuning: start from these weights (a checkpoint, or a run folder's best.pt)
     eval_every_epochs: int = 1
     log_every_steps: int = 50
     num_threads: int | None = None
@@ -175,6 +176,8 @@ class TrainConfig:
         _check(self.ema_decay is None or 0 < self.ema_decay < 1, "train.ema_decay", "must be in (0, 1) or null")
         _check(self.early_stop_patience is None or self.early_stop_patience >= 1, "train.early_stop_patience",
                "must be >= 1 or null")
+        _check(self.init_from is None or bool(str(self.init_from).strip()), "train.init_from",
+               "must be a checkpoint file or run folder, or null")
         _check(self.eval_every_epochs >= 1, "train.eval_every_epochs", "must be >= 1")
         _check(self.log_every_steps >= 1, "train.log_every_steps", "must be >= 1")
         _check(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "train.device",

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-__all__ = ["unwrap_model", "save_checkpoint", "load_checkpoint", "export_checkpoint", "CheckpointError"]
+__all__ = ["unwrap_model", "save_checkpoint", "load_checkpoint", "export_checkpoint", "load_weights_for_finetuning",
+           "CheckpointError"]
 
 
 class CheckpointError(RuntimeError):
@@ -92,3 +93,37 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, dtype: torch.dtype = 
     payload["meta"] = dict(payload["meta"], training=dict(ckpt.get("train_state") or {}),
                            exported_from=str(src), weights="ema" if ckpt.get("ema_state") else "model")
     return save_checkpoint(dst, payload)
+
+
+def load_weights_for_finetuning(model: nn.Module, src: str | Path, *, model_name: str, model_args: dict[str, Any],
+                                predicted_joints: list[str], input_frames: int, output_frames: int) -> Path:
+    """Copy the evaluation weights of checkpoint ``src`` (or a run folder's ``best.pt``) into ``model``.
+
+    This starts a new run from trained weights (``train.init_from``); the optimizer, schedule and counters start
+    afresh. The checkpoint must describe the same forecaster: registry name, predicted joints, window lengths
+    and parameter shapes, else a :class:`CheckpointError` names the file and what differs. Arguments that leave
+    the parameters unchanged (dropout, drop_path) may differ. Returns the file that was read.
+    """
+    src = Path(src).expanduser()
+    if src.is_dir():
+        src = src / "checkpoints" / "best.pt"
+    ckpt = load_checkpoint(src)
+    meta = ckpt["meta"]
+    wanted = {"model_name": model_name, "predicted_joints": list(predicted_joints), "input_frames": input_frames,
+              "output_frames": output_frames}
+    found = {"model_name": ckpt["model_name"], "predicted_joints": list(meta.get("predicted_joints", [])),
+             "input_frames": meta.get("input_frames"), "output_frames": meta.get("output_frames")}
+    for key, value in wanted.items():
+        if found[key] != value:
+            raise CheckpointError(f"train.init_from: checkpoint {src} has {key}={found[key]!r}, "
+                                  f"but this run's config needs {value!r}")
+    state = ckpt.get("ema_state") or ckpt["model_state"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        differing = sorted(k for k in set(model_args) | set(ckpt["model_args"])
+                           if model_args.get(k) != ckpt["model_args"].get(k))
+        detail = "; ".join(line.strip() for line in str(err).splitlines()[1:4])
+        raise CheckpointError(f"train.init_from: the weights in {src} do not fit this model (model.args that differ: "
+                              f"{', '.join(differing) or 'none'}): {detail}") from None
+    return src

@@ -28,7 +28,8 @@ from crisscross.data.skeleton import skeleton_to_dict
 from crisscross.models.registry import count_parameters, create_model, get_model_entry
 from crisscross.runtime import capture_environment, distributed_info, seed_everything, select_device
 from crisscross.training.batches import WindowBank, epoch_permutation, step_generator
-from crisscross.training.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
+from crisscross.training.checkpoint import (load_checkpoint, load_weights_for_finetuning, save_checkpoint,
+                                           unwrap_model)
 from crisscross.training.losses import position_loss, velocity_loss
 from crisscross.training.optim import create_optimizer
 from crisscross.training.attention_backend import attention_backend, resolve_attention_backend
@@ -270,6 +271,10 @@ def _fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None, resume: st
     skeleton = train_set.skeleton
 
     model = build_model(cfg.model.name, cfg.model.args, skeleton, d.input_frames, d.output_frames).to(device)
+    if cfg.train.init_from is not None and ckpt is None:  # a resumed run already holds its own weights
+        load_weights_for_finetuning(model, cfg.train.init_from, model_name=cfg.model.name, model_args=cfg.model.args,
+                                    predicted_joints=list(skeleton.predicted), input_frames=d.input_frames,
+                                    output_frames=d.output_frames)
     trainable = get_model_entry(cfg.model.name).trainable and count_parameters(model) > 0
     precision = Precision(cfg.train.precision, device.type)
     optimizer = create_optimizer(model, cfg.optim) if trainable else None
