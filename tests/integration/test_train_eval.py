@@ -209,5 +209,5 @@ def test_init_from_starts_a_new_run_from_trained_weights(tmp_path):
     with pytest.raises(CheckpointError, match="model_name='stcformer'.*'simlpe'"):
         fit(_cfg(tmp_path / "bad", *start, f"train.init_from={source.run_dir}", "model.name=simlpe",
                  "model.args={}"))
-    with pytest.raises(CheckpointError, match="does not exist"):
+    with pytest.raises(CheckpointError, match="missing.pt is neither a run folder nor a checkpoint file"):
         fit(_cfg(tmp_path / "bad", *start, f"train.init_from={tmp_path / 'missing.pt'}"))

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from crisscross.training.checkpoint import resolve_checkpoint
+
 __all__ = ["check_protocol_fits", "default_protocol_name", "resolve_checkpoint", "load_model_from_checkpoint", "evaluate_source",
            "evaluate_model"]
 
@@ -43,21 +45,6 @@ def check_protocol_fits(protocol, input_frames: int, output_frames: int) -> None
         raise ValueError(f"protocol {protocol.name} is {protocol.input_frames} -> {protocol.output_frames} frames but "
                          f"the model is {input_frames} -> {output_frames}; pick a protocol with {input_frames} input "
                          f"frames")
-
-
-def resolve_checkpoint(source: str | Path) -> Path:
-    """A checkpoint file from a run folder (``checkpoints/best.pt``, else ``last.pt``) or a file path."""
-    from crisscross.training.checkpoint import CheckpointError
-
-    path = Path(source)
-    if path.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (path / "checkpoints" / name).is_file():
-                return path / "checkpoints" / name
-        raise CheckpointError(f"{path} holds no checkpoints/best.pt or checkpoints/last.pt")
-    if not path.exists():
-        raise CheckpointError(f"{path} is neither a run folder nor a checkpoint file")
-    return path
 
 
 def load_model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-__all__ = ["unwrap_model", "save_checkpoint", "load_checkpoint", "export_checkpoint", "load_weights_for_finetuning",
-           "CheckpointError"]
+__all__ = ["unwrap_model", "save_checkpoint", "resolve_checkpoint", "load_checkpoint", "export_checkpoint",
+           "load_weights_for_finetuning", "CheckpointError"]
 
 
 class CheckpointError(RuntimeError):
@@ -49,6 +49,19 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def resolve_checkpoint(source: str | Path) -> Path:
+    """A checkpoint file from a run folder (``checkpoints/best.pt``, else ``last.pt``) or a file path."""
+    path = Path(source)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / "checkpoints" / name).is_file():
+                return path / "checkpoints" / name
+        raise CheckpointError(f"{path} holds no checkpoints/best.pt or checkpoints/last.pt")
+    if not path.exists():
+        raise CheckpointError(f"{path} is neither a run folder nor a checkpoint file")
     return path
 
 
@@ -97,16 +110,14 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, dtype: torch.dtype = 
 
 def load_weights_for_finetuning(model: nn.Module, src: str | Path, *, model_name: str, model_args: dict[str, Any],
                                 predicted_joints: list[str], input_frames: int, output_frames: int) -> Path:
-    """Copy the evaluation weights of checkpoint ``src`` (or a run folder's ``best.pt``) into ``model``.
+    """Copy the evaluation weights of checkpoint or run folder ``src`` (:func:`resolve_checkpoint`) into ``model``.
 
     This starts a new run from trained weights (``train.init_from``); the optimizer, schedule and counters start
     afresh. The checkpoint must describe the same forecaster: registry name, predicted joints, window lengths
     and parameter shapes, else a :class:`CheckpointError` names the file and what differs. Arguments that leave
     the parameters unchanged (dropout, drop_path) may differ. Returns the file that was read.
     """
-    src = Path(src).expanduser()
-    if src.is_dir():
-        src = src / "checkpoints" / "best.pt"
+    src = resolve_checkpoint(Path(src).expanduser())
     ckpt = load_checkpoint(src)
     meta = ckpt["meta"]
     wanted = {"model_name": model_name, "predicted_joints": list(predicted_joints), "input_frames": input_frames,
