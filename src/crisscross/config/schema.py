@@ -157,7 +157,7 @@ class TrainConfig:
     velocity_loss_weight: float = 0.0
     ema_decay: float | None = None
     early_stop_patience: int | None = None
-    init_from: str | None = None  # fine-tuning: start from these weights (a checkpoint, or a run folder's best.pt)
+    init_from: str | None = None  # fine-tuning: start from these weights (a checkpoint file or a run folder)
     eval_every_epochs: int = 1
     log_every_steps: int = 50
     num_threads: int | None = None
