@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from crisscross.training.checkpoint import resolve_checkpoint
+from crisscross.training.checkpoint import evaluation_weights, resolve_checkpoint
 
 __all__ = ["check_protocol_fits", "default_protocol_name", "resolve_checkpoint", "load_model_from_checkpoint", "evaluate_source",
            "evaluate_model"]
@@ -57,7 +57,7 @@ def load_model_from_checkpoint(path: str | Path, device: str | torch.device = "c
     meta = ckpt["meta"]
     skeleton = skeleton_from_meta(meta)
     model = build_model(ckpt["model_name"], ckpt["model_args"], skeleton, meta["input_frames"], meta["output_frames"])
-    model.load_state_dict(ckpt.get("ema_state") or ckpt["model_state"])
+    model.load_state_dict(evaluation_weights(ckpt))
     return model.to(device).eval(), ckpt
 
 

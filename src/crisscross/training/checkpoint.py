@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 __all__ = ["unwrap_model", "save_checkpoint", "resolve_checkpoint", "load_checkpoint", "export_checkpoint",
-           "load_weights_for_finetuning", "CheckpointError"]
+           "evaluation_weights", "load_weights_for_finetuning", "CheckpointError"]
 
 
 class CheckpointError(RuntimeError):
@@ -83,6 +83,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return payload
 
 
+def evaluation_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights a checkpoint's evaluation uses: the EMA average when the run kept one, else the model's."""
+    return ckpt.get("ema_state") or ckpt["model_state"]
+
+
 # What a released (exported) checkpoint keeps: enough to rebuild, evaluate and cite the model, nothing to resume.
 EXPORT_KEYS = ("model_name", "model_args", "config", "meta")
 
@@ -100,7 +105,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, dtype: torch.dtype = 
     if dst.exists():
         raise FileExistsError(f"{dst} exists; choose a new file name (checkpoints are never overwritten)")
     ckpt = load_checkpoint(src)
-    state = ckpt.get("ema_state") or ckpt["model_state"]
+    state = evaluation_weights(ckpt)
     payload = {k: ckpt[k] for k in EXPORT_KEYS}
     payload["model_state"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     payload["meta"] = dict(payload["meta"], training=dict(ckpt.get("train_state") or {}),
@@ -128,9 +133,8 @@ def load_weights_for_finetuning(model: nn.Module, src: str | Path, *, model_name
         if found[key] != value:
             raise CheckpointError(f"train.init_from: checkpoint {src} has {key}={found[key]!r}, "
                                   f"but this run's config needs {value!r}")
-    state = ckpt.get("ema_state") or ckpt["model_state"]
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(evaluation_weights(ckpt))
     except RuntimeError as err:
         differing = sorted(k for k in set(model_args) | set(ckpt["model_args"])
                            if model_args.get(k) != ckpt["model_args"].get(k))

@@ -28,8 +28,8 @@ from crisscross.data.skeleton import skeleton_to_dict
 from crisscross.models.registry import count_parameters, create_model, get_model_entry
 from crisscross.runtime import capture_environment, distributed_info, seed_everything, select_device
 from crisscross.training.batches import WindowBank, epoch_permutation, step_generator
-from crisscross.training.checkpoint import (load_checkpoint, load_weights_for_finetuning, save_checkpoint,
-                                           unwrap_model)
+from crisscross.training.checkpoint import (evaluation_weights, load_checkpoint, load_weights_for_finetuning,
+                                           save_checkpoint, unwrap_model)
 from crisscross.training.losses import position_loss, velocity_loss
 from crisscross.training.optim import create_optimizer
 from crisscross.training.attention_backend import attention_backend, resolve_attention_backend
@@ -432,7 +432,7 @@ def _fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None, resume: st
         if trainable and (run_dir / "checkpoints" / "best.pt").exists():
             best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
             final_model = build_model(cfg.model.name, cfg.model.args, skeleton, d.input_frames, d.output_frames)
-            final_model.load_state_dict(best["ema_state"] if best.get("ema_state") else best["model_state"])
+            final_model.load_state_dict(evaluation_weights(best))
             final_model.to(device)
         else:
             final_model = eval_model()
