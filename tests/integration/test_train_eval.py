@@ -56,6 +56,13 @@ def test_train_few_steps_then_evaluate(tmp_path):
     assert main(["export", str(run), "--output", str(exported)]) == 2  # one line, the file is kept
     assert load_checkpoint(exported)["meta"] == small["meta"]
 
+    # several sources are averaged; a run averaged with its own release evaluates to the same numbers
+    soup = tmp_path / "soup.pt"
+    assert main(["export", str(run), str(exported), "--output", str(soup)]) == 0
+    assert len(load_checkpoint(soup)["meta"]["averaged_from"]) == 2
+    from_soup = evaluate_source(str(soup))
+    assert from_soup["mpjpe22_mm"]["mean"]["avg"] == pytest.approx(ev["mpjpe22_mm"]["mean"]["avg"], rel=1e-5)
+
 
 @pytest.mark.parametrize("extra, stopped_by, epochs", [
     (["train.epochs=3"], "epochs", 3),

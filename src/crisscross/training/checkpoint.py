@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import torch
 import torch.nn as nn
 
 __all__ = ["unwrap_model", "save_checkpoint", "resolve_checkpoint", "load_checkpoint", "export_checkpoint",
-           "evaluation_weights", "load_weights_for_finetuning", "CheckpointError"]
+           "evaluation_weights", "average_weights", "load_weights_for_finetuning", "CheckpointError"]
 
 
 class CheckpointError(RuntimeError):
@@ -92,25 +93,69 @@ def evaluation_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
 EXPORT_KEYS = ("model_name", "model_args", "config", "meta")
 
 
-def export_checkpoint(src: str | Path, dst: str | Path, *, dtype: torch.dtype = torch.float32) -> Path:
+def export_checkpoint(src: str | Path | Sequence[str | Path], dst: str | Path, *,
+                      dtype: torch.dtype = torch.float32) -> Path:
     """Write the evaluation weights of checkpoint ``src`` (or a run folder's ``best.pt``) to a new file ``dst``.
 
     The EMA weights are exported when the run kept them (they are what its evaluation used); optimizer, scaler,
     RNG and resume state are dropped, and floating-point tensors are stored as ``dtype``. The training
     provenance (updates, epochs, wall time) is kept under ``meta["training"]``. Never overwrites ``dst``.
+
+    Several sources are averaged uniformly, parameter by parameter (a "uniform soup", Wortsman et al. 2022):
+    they must describe the same forecaster (:func:`average_weights`), and only runs fine-tuned from one
+    starting point average well. Config and metadata come from the first source; ``meta["averaged_from"]``
+    lists every source with its training provenance.
     """
-    src, dst = Path(src), Path(dst)
-    if src.is_dir():
-        src = src / "checkpoints" / "best.pt"
+    sources = [Path(src)] if isinstance(src, (str, Path)) else [Path(s) for s in src]
+    if not sources:
+        raise ValueError("export_checkpoint needs at least one source")
+    sources = [s / "checkpoints" / "best.pt" if s.is_dir() else s for s in sources]
+    dst = Path(dst)
     if dst.exists():
         raise FileExistsError(f"{dst} exists; choose a new file name (checkpoints are never overwritten)")
-    ckpt = load_checkpoint(src)
-    state = evaluation_weights(ckpt)
-    payload = {k: ckpt[k] for k in EXPORT_KEYS}
+    ckpts = [load_checkpoint(s) for s in sources]
+    state = evaluation_weights(ckpts[0]) if len(ckpts) == 1 else average_weights(ckpts, sources)
+    first = ckpts[0]
+    payload = {k: first[k] for k in EXPORT_KEYS}
     payload["model_state"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    payload["meta"] = dict(payload["meta"], training=dict(ckpt.get("train_state") or {}),
-                           exported_from=str(src), weights="ema" if ckpt.get("ema_state") else "model")
+    provenance = [{"checkpoint": str(s), "weights": "ema" if c.get("ema_state") else "model",
+                   "training": dict(c.get("train_state") or {})} for s, c in zip(sources, ckpts)]
+    payload["meta"] = dict(payload["meta"], training=provenance[0]["training"], exported_from=str(sources[0]),
+                           weights=provenance[0]["weights"])
+    if len(ckpts) > 1:
+        payload["meta"]["averaged_from"] = provenance
     return save_checkpoint(dst, payload)
+
+
+# What must agree for two checkpoints' weights to be averaged or exchanged.
+_IDENTITY_KEYS = ("predicted_joints", "input_frames", "output_frames")
+
+
+def average_weights(ckpts: Sequence[dict[str, Any]], sources: Sequence[str | Path]) -> dict[str, torch.Tensor]:
+    """The uniform average of several checkpoints' evaluation weights, in float32.
+
+    Every checkpoint must hold the same registry model with the same ``model_args``, predicted joints and
+    window lengths, and parameters of the same names and shapes; else a :class:`CheckpointError` names the
+    file and what differs. Integer buffers (counters) are taken from the first checkpoint.
+    """
+    ref, ref_src = ckpts[0], sources[0]
+    ref_state = evaluation_weights(ref)
+    total = {k: v.float().clone() if v.is_floating_point() else v for k, v in ref_state.items()}
+    for ckpt, src in zip(ckpts[1:], sources[1:]):
+        if ckpt["model_name"] != ref["model_name"]:
+            raise CheckpointError(f"cannot average {src} ({ckpt['model_name']}) with {ref_src} ({ref['model_name']})")
+        differing = sorted(k for k in set(ckpt["model_args"]) | set(ref["model_args"])
+                           if ckpt["model_args"].get(k) != ref["model_args"].get(k))
+        differing += [k for k in _IDENTITY_KEYS if ckpt["meta"].get(k) != ref["meta"].get(k)]
+        if differing:
+            raise CheckpointError(f"cannot average {src} with {ref_src}: they differ in {', '.join(differing)}")
+        state = evaluation_weights(ckpt)
+        if set(state) != set(ref_state) or any(state[k].shape != ref_state[k].shape for k in ref_state):
+            raise CheckpointError(f"cannot average {src} with {ref_src}: their parameter names or shapes differ")
+        for k, v in state.items():
+            if v.is_floating_point():
+                total[k] += v.float()
+    return {k: v / len(ckpts) if v.is_floating_point() else v for k, v in total.items()}
 
 
 def load_weights_for_finetuning(model: nn.Module, src: str | Path, *, model_name: str, model_args: dict[str, Any],
