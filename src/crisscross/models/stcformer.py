@@ -214,6 +214,10 @@ class STCFormerAR(nn.Module):
         flag_loss_weight: weight of the L2 loss on the predicted flag in :meth:`training_outputs`.
         sampling_ratio: scheduled-sampling probability of replacing a teacher-forced decoder input by the
             model's own (detached) prediction during training; a plain attribute the engine may anneal.
+        free_running: train on the model's own rollout instead (every decoder input after the start token is
+            its previous prediction, with the gradient through all ``T_out`` steps; the "sampling-based
+            loss" of Martinez et al. 2017). It removes the exposure bias of teacher forcing, at the cost of
+            ``T_out`` sequential cached steps per update.
     """
 
     START_FLAG = (0.0, 1.0)
@@ -238,6 +242,7 @@ class STCFormerAR(nn.Module):
         body_parts: tuple[int, ...] | None = None,
         flag_loss_weight: float = 1.0,
         sampling_ratio: float = 0.0,
+        free_running: bool = False,
         pose_features: str = "raw",
     ) -> None:
         super().__init__()
@@ -247,6 +252,7 @@ class STCFormerAR(nn.Module):
         self.residual_last_pose = residual_last_pose
         self.flag_loss_weight = flag_loss_weight
         self.sampling_ratio = sampling_ratio
+        self.free_running = free_running
         spe = pos_embed == "spe"
         stack = dict(mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, spe=spe, body_parts=body_parts)
         self.embed = PoseEmbedding(dim, pose_features)
@@ -299,9 +305,13 @@ class STCFormerAR(nn.Module):
         Returns:
             ``(pred[B, T_out, J, 3], {"flag": Tensor[]})``; the decoder input is the last observed frame
             followed by ``future[:, :-1]`` (some replaced by the model's own predictions with probability
-            ``sampling_ratio`` in training mode: parallel scheduled sampling, Duckworth et al. 2019).
+            ``sampling_ratio`` in training mode: parallel scheduled sampling, Duckworth et al. 2019). With
+            ``free_running`` in training mode the prediction is the model's own cached rollout instead.
         """
         memory = self._memory(past)
+        if self.training and self.free_running:
+            pred, flag = self._rollout(past, memory, use_cache=True)
+            return pred, {"flag": self.flag_loss_weight * flag.float().square().sum(dim=-1).mean()}
         inputs = torch.cat([past[:, -1:], future[:, :-1]], dim=1)
         if self.training and self.sampling_ratio > 0.0:
             with torch.no_grad():
@@ -324,22 +334,26 @@ class STCFormerAR(nn.Module):
         Returns:
             ``[B, T_out, J, 3]``.
         """
-        memory = self._memory(past)
+        return self._rollout(past, self._memory(past), use_cache)[0]
+
+    def _rollout(self, past: Tensor, memory: list[MemoryKV], use_cache: bool) -> tuple[Tensor, Tensor]:
+        """Poses ``[B, T_out, J, 3]`` and flags ``[B, T_out, J, 2]``, each pose fed back as the next input."""
         cache = self.decoder.new_cache()
         last = past[:, -1:]
         inputs = [last]
-        preds = []
+        preds, flags = [], []
         for t in range(self.output_frames):
             if use_cache:
                 y = self.decoder.step(self._tokens(inputs[-1], t, last), t, cache, memory)
-                pose, _ = self._readout(y, inputs[-1])
+                pose, flag = self._readout(y, inputs[-1])
             else:
                 seq = torch.cat(inputs, dim=1)
                 y = self.decoder(self._tokens(seq, 0, last), memory)[:, -1:]
-                pose, _ = self._readout(y, seq[:, -1:])
+                pose, flag = self._readout(y, seq[:, -1:])
             preds.append(pose)
+            flags.append(flag)
             inputs.append(pose)
-        return torch.cat(preds, dim=1)
+        return torch.cat(preds, dim=1), torch.cat(flags, dim=1)
 
     def forward(self, past: Tensor) -> Tensor:
         """``past[B, T_in, J, 3] -> [B, T_out, J, 3]`` by cached autoregressive decoding."""
@@ -405,6 +419,6 @@ def stcformer_ar(*, num_joints: int, input_frames: int, output_frames: int,
                  **overrides) -> STCFormerAR:
     """Autoregressive STCFormer, same sizes as ``stcformer``."""
     defaults = dict(dim=64, enc_blocks=2, dec_blocks=2, heads=2, mlp_ratio=2.0, norm="pre", pos_embed="spe",
-                    flag_loss_weight=1.0, sampling_ratio=0.0)
+                    flag_loss_weight=1.0, sampling_ratio=0.0, free_running=False)
     return _stcformer(STCFormerAR, defaults, num_joints=num_joints, input_frames=input_frames,
                       output_frames=output_frames, graph_parents=graph_parents, body_parts=body_parts, **overrides)

@@ -96,6 +96,28 @@ def test_ar_flag_loss_and_scheduled_sampling() -> None:
     torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_ar_free_running_trains_on_its_own_rollout() -> None:
+    # The free-running prediction ignores the ground-truth future, equals decoding, and is differentiable
+    # through every step: the loss on the last frame reaches the decoder input embedding of the first.
+    model = _model("stcformer-ar", t_in=8, t_out=6, free_running=True).train()
+    past = torch.randn(2, 8, 22, 3) * 0.3
+    pred, aux = model.training_outputs(past, torch.randn(2, 6, 22, 3))
+    again, _ = model.training_outputs(past, torch.zeros(2, 6, 22, 3))
+    with torch.no_grad():
+        decoded = model.decode(past)
+    torch.testing.assert_close(pred, again, rtol=0, atol=0)
+    torch.testing.assert_close(pred.detach(), decoded, rtol=1e-5, atol=1e-6)
+    assert set(aux) == {"flag"} and aux["flag"] >= 0
+    pred[:, -1].square().sum().backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
+    assert any(g.abs().sum() > 0 for n, g in grads.items() if n.startswith("embed_dec"))
+    # teacher forcing stays the default and depends on the ground truth
+    model.free_running = False
+    forced, _ = model.training_outputs(past, torch.randn(2, 6, 22, 3))
+    assert not torch.allclose(forced, pred)
+
+
 @pytest.mark.parametrize("name", ["stcformer", "stcformer-course-23k"])
 def test_one_shot_stepwise_equals_forward(name: str) -> None:
     model = _model(name)
