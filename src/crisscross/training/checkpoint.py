@@ -131,6 +131,11 @@ def export_checkpoint(src: str | Path | Sequence[str | Path], dst: str | Path, *
 _IDENTITY_KEYS = ("predicted_joints", "input_frames", "output_frames")
 
 
+def _differing_keys(a: dict[str, Any], b: dict[str, Any], keys: Sequence[str] | None = None) -> list[str]:
+    """The keys (all of both dicts' by default) whose values differ between ``a`` and ``b``, sorted."""
+    return sorted(k for k in (keys if keys is not None else set(a) | set(b)) if a.get(k) != b.get(k))
+
+
 def average_weights(ckpts: Sequence[dict[str, Any]], sources: Sequence[str | Path]) -> dict[str, torch.Tensor]:
     """The uniform average of several checkpoints' evaluation weights, in float32.
 
@@ -144,9 +149,8 @@ def average_weights(ckpts: Sequence[dict[str, Any]], sources: Sequence[str | Pat
     for ckpt, src in zip(ckpts[1:], sources[1:]):
         if ckpt["model_name"] != ref["model_name"]:
             raise CheckpointError(f"cannot average {src} ({ckpt['model_name']}) with {ref_src} ({ref['model_name']})")
-        differing = sorted(k for k in set(ckpt["model_args"]) | set(ref["model_args"])
-                           if ckpt["model_args"].get(k) != ref["model_args"].get(k))
-        differing += [k for k in _IDENTITY_KEYS if ckpt["meta"].get(k) != ref["meta"].get(k)]
+        differing = _differing_keys(ckpt["model_args"], ref["model_args"])
+        differing += _differing_keys(ckpt["meta"], ref["meta"], _IDENTITY_KEYS)
         if differing:
             raise CheckpointError(f"cannot average {src} with {ref_src}: they differ in {', '.join(differing)}")
         state = evaluation_weights(ckpt)
@@ -181,8 +185,7 @@ def load_weights_for_finetuning(model: nn.Module, src: str | Path, *, model_name
     try:
         model.load_state_dict(evaluation_weights(ckpt))
     except RuntimeError as err:
-        differing = sorted(k for k in set(model_args) | set(ckpt["model_args"])
-                           if model_args.get(k) != ckpt["model_args"].get(k))
+        differing = _differing_keys(model_args, ckpt["model_args"])
         detail = "; ".join(line.strip() for line in str(err).splitlines()[1:4])
         raise CheckpointError(f"train.init_from: the weights in {src} do not fit this model (model.args that differ: "
                               f"{', '.join(differing) or 'none'}): {detail}") from None
