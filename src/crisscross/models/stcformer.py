@@ -311,15 +311,15 @@ class STCFormerAR(nn.Module):
         memory = self._memory(past)
         if self.training and self.free_running:
             pred, flag = self._rollout(past, memory, use_cache=True)
-            return pred, {"flag": self.flag_loss_weight * flag.float().square().sum(dim=-1).mean()}
-        inputs = torch.cat([past[:, -1:], future[:, :-1]], dim=1)
-        if self.training and self.sampling_ratio > 0.0:
-            with torch.no_grad():
-                first, _ = self._teacher_forced(past, inputs, memory)
-            use_own = torch.rand(inputs.shape[0], inputs.shape[1], 1, 1, device=inputs.device) < self.sampling_ratio
-            use_own[:, 0] = False  # the start token is always the observed frame
-            inputs = torch.where(use_own, torch.roll(first, 1, dims=1), inputs)
-        pred, flag = self._teacher_forced(past, inputs, memory)
+        else:
+            inputs = torch.cat([past[:, -1:], future[:, :-1]], dim=1)
+            if self.training and self.sampling_ratio > 0.0:
+                with torch.no_grad():
+                    first, _ = self._teacher_forced(past, inputs, memory)
+                use_own = torch.rand(inputs.shape[0], inputs.shape[1], 1, 1, device=inputs.device) < self.sampling_ratio
+                use_own[:, 0] = False  # the start token is always the observed frame
+                inputs = torch.where(use_own, torch.roll(first, 1, dims=1), inputs)
+            pred, flag = self._teacher_forced(past, inputs, memory)
         flag_loss = flag.float().square().sum(dim=-1).mean()  # target flag of predicted frames: [0, 0]
         return pred, {"flag": self.flag_loss_weight * flag_loss}
 

@@ -176,8 +176,8 @@ def load_weights_for_finetuning(model: nn.Module, src: str | Path, *, model_name
     meta = ckpt["meta"]
     wanted = {"model_name": model_name, "predicted_joints": list(predicted_joints), "input_frames": input_frames,
               "output_frames": output_frames}
-    found = {"model_name": ckpt["model_name"], "predicted_joints": list(meta.get("predicted_joints", [])),
-             "input_frames": meta.get("input_frames"), "output_frames": meta.get("output_frames")}
+    found = {"model_name": ckpt["model_name"], **{k: meta.get(k) for k in _IDENTITY_KEYS}}
+    found["predicted_joints"] = list(found["predicted_joints"] or [])
     for key, value in wanted.items():
         if found[key] != value:
             raise CheckpointError(f"train.init_from: checkpoint {src} has {key}={found[key]!r}, "
