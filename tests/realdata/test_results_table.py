@@ -55,7 +55,7 @@ def _cases() -> list:
     cases = []
     for table in parse_results_tables(README.read_text()):
         for row in table["rows"]:
-            label = f"{table['dataset']}-{table['split']}-{table['metric']}-{row['model']}"
+            label = f"{table['protocol']}-{table['split']}-{table['metric']}-{row['model']}"
             cases.append(pytest.param(table, row, id=label))
     return cases
 

@@ -94,9 +94,11 @@ def evaluate_source(source: str | None = None, *, model_name: str | None = None,
     """Evaluate a run folder / checkpoint (``source``) or a registry model by name (``model_name``).
 
     Unset arguments default to what the checkpoint's config used (dataset, data folder, validation split,
-    protocol); for a model by name they default to the embedded synthetic data, ``val``, 10 -> 25 frames.
+    protocol); for a model by name they default to the embedded synthetic data, ``val``, and the protocol's frames
+    (10 -> 25 without a protocol).
     """
     from crisscross.data.datasets import load_motion
+    from crisscross.evaluation.protocols import get_protocol
     from crisscross.training.loop import build_model
 
     if (source is None) == (model_name is None):
@@ -119,7 +121,10 @@ def evaluate_source(source: str | None = None, *, model_name: str | None = None,
     dataset, split = dataset or "synthetic", split or "val"
     # the loaded split's skeleton: a built-in one, or the one user recordings describe
     motion = load_motion(dataset, split=split, data_dir=data_dir, cache_dir=cache_dir, actions=actions)
-    t_in, t_out = input_frames or 10, output_frames or 25
+    # a weight-free model takes its window from the protocol when one is named (e.g. 50 -> 25 frames)
+    proto = get_protocol(protocol) if protocol else None
+    t_in = input_frames or (proto.input_frames if proto else 10)
+    t_out = output_frames or (proto.output_frames if proto else 25)
     model = build_model(model_name, {}, motion.skeleton, t_in, t_out)
     result = evaluate_model(model, dataset=dataset, split=split, protocol=protocol, data_dir=data_dir,
                             cache_dir=cache_dir, actions=actions, input_frames=t_in, output_frames=t_out,
