@@ -22,17 +22,17 @@ def test_there_are_shipped_configs():
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_config_builds_and_trains_one_step(path):
     cfg = load_config(path, [])
-    info = get_dataset_info(cfg.data.dataset)
     d = cfg.data
+    info = get_dataset_info(d.dataset)
     protocol = get_protocol(cfg.eval.protocol or default_protocol_name(d.dataset, d.input_frames, d.output_frames))
-    assert protocol.dataset == cfg.data.dataset, (path.name, protocol.name)
+    assert protocol.dataset == d.dataset, (path.name, protocol.name)
     # the model sees the protocol's observed frames; models trained on a shorter horizon are rolled out
-    assert protocol.input_frames == cfg.data.input_frames, (path.name, protocol.name)
-    assert cfg.data.output_frames <= protocol.output_frames
+    assert protocol.input_frames == d.input_frames, (path.name, protocol.name)
+    assert d.output_frames <= protocol.output_frames
     skeleton = get_skeleton(info.skeleton)
-    model = build_model(cfg.model.name, dict(cfg.model.args), skeleton, cfg.data.input_frames, cfg.data.output_frames)
-    past = torch.randn(2, cfg.data.input_frames, len(skeleton.predicted), 3) * 0.1
-    future = torch.randn(2, cfg.data.output_frames, len(skeleton.predicted), 3) * 0.1
+    model = build_model(cfg.model.name, dict(cfg.model.args), skeleton, d.input_frames, d.output_frames)
+    past = torch.randn(2, d.input_frames, len(skeleton.predicted), 3) * 0.1
+    future = torch.randn(2, d.output_frames, len(skeleton.predicted), 3) * 0.1
     model.train()
     pred = model.training_outputs(past, future)[0] if hasattr(model, "training_outputs") else model(past)
     assert pred.shape == future.shape
