@@ -2,7 +2,7 @@
 
 Run::
 
-    /tmp/venv/bin/python benchmarks/bench_data_loading.py [--data-dir ../shared/datasets] [--repeats 3]
+    python benchmarks/bench_data_loading.py [--data-dir DATA_DIR] [--repeats 3]
         [--splits train val] [--output results.jsonl]
 
 Stages, each timed in this process:
@@ -30,8 +30,8 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

@@ -2,7 +2,7 @@
 
 Run::
 
-    /tmp/venv/bin/python benchmarks/bench_kv_cache.py [--batch 256] [--repeats 5] [--threads N] [--model NAME]
+    python benchmarks/bench_kv_cache.py [--batch 256] [--repeats 5] [--threads N] [--model NAME]
 
 Both paths encode the observed frames and project the cross-attention memory once. Uncached decoding
 re-runs the whole decoder over all frames decoded so far at every step (O(T^2) token work); cached
@@ -21,7 +21,7 @@ import argparse
 import platform
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from tabulate import tabulate
@@ -71,7 +71,7 @@ def main() -> None:
                 decode(past, use_cache=use_cache)
         for _ in range(args.repeats):
             for key, use_cache in paths.items():
-                w, c = _timed(lambda: decode(past, use_cache=use_cache))
+                w, c = _timed(lambda use_cache=use_cache: decode(past, use_cache=use_cache))
                 wall[key].append(w)
                 cpu[key].append(c)
     rows = []

@@ -26,11 +26,14 @@ from tabulate import tabulate
 from crisscross.config import load_config
 from crisscross.data.datasets import load_motion
 from crisscross.models import attention
+from crisscross.models.registry import build_model
+from crisscross.tasks.forecasting.windows import WindowBank
 from crisscross.training.attention_backend import attention_backend
-from crisscross.training.batches import WindowBank, epoch_permutation
-from crisscross.training.loop import build_model, train_step
+from crisscross.training.batches import epoch_permutation
+from crisscross.training.loop import train_step
 from crisscross.training.optim import create_optimizer
 from crisscross.training.precision import Precision
+from crisscross.training.setup import engine_loss
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs/forecast/h36m_stcformer.yaml"
@@ -78,14 +81,15 @@ def step_row(args: argparse.Namespace) -> list:
     optimizer = create_optimizer(model, cfg.optim)
     precision = Precision("bf16", "cpu")
     scaler = precision.grad_scaler()
+    loss_fn = engine_loss(cfg, precision, device.type)
     perm = epoch_permutation(len(bank), cfg.seed, 0, device)
     b = args.batch_size
 
     def samples_per_s(steps: int) -> float:
         t0 = time.perf_counter()
         for i in range(steps):
-            last = train_step(model, optimizer, scaler, precision, bank.batch(perm[i * b:(i + 1) * b], d.augment, None),
-                              d.input_frames, cfg)
+            batch = bank.batch(perm[i * b:(i + 1) * b], d.augment, None)
+            last = train_step(model, optimizer, scaler, batch, loss_fn, cfg.optim.clip_grad_norm)
         float(last[0])
         return steps * b / (time.perf_counter() - t0)
 

@@ -18,7 +18,7 @@ data, alternating in rounds so that a noisy machine affects both alike; the tabl
 of the rounds and the ratio engine / usual loop.
 
     python benchmarks/bench_train_throughput.py                                  # both configs, synthetic data
-    python benchmarks/bench_train_throughput.py --dataset h36m --data-dir ../shared/datasets
+    python benchmarks/bench_train_throughput.py --dataset h36m --data-dir DATA_DIR
     python benchmarks/bench_train_throughput.py --configs configs/forecast/h36m_simlpe.yaml --engine bf16+compile
     python benchmarks/bench_train_throughput.py --engine bf16 --attention explicit,math,flash   # kernels compared
 """
@@ -46,14 +46,16 @@ from torch.utils.data import DataLoader, Dataset
 from crisscross.config import load_config
 from crisscross.data.augment import mirror, reverse_time, rotate_vertical
 from crisscross.data.datasets import load_motion
-from crisscross.models.registry import count_parameters
+from crisscross.models.registry import build_model, count_parameters
 from crisscross.runtime import capture_environment, select_device
+from crisscross.tasks.forecasting.losses import position_loss, velocity_loss
+from crisscross.tasks.forecasting.windows import MM_PER_M, WindowBank
 from crisscross.training.attention_backend import resolve_attention_backend
-from crisscross.training.batches import MM_PER_M, WindowBank, epoch_permutation
-from crisscross.training.loop import build_model, train_step
-from crisscross.training.losses import position_loss, velocity_loss
+from crisscross.training.batches import epoch_permutation
+from crisscross.training.loop import train_step
 from crisscross.training.optim import create_optimizer
 from crisscross.training.precision import PRECISION_DTYPES, Precision
+from crisscross.training.setup import LossFn, engine_loss
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIGS = "configs/forecast/h36m_stcformer.yaml,configs/forecast/h36m_simlpe.yaml"
@@ -108,15 +110,16 @@ def usual_loop(model, optimizer, batches, device, cfg, writer, steps: int, step0
     return time.perf_counter() - t0
 
 
-def engine_loop(model, optimizer, scaler, precision, bank, cfg, device, steps: int, epoch: int) -> float:
-    """``steps`` updates of the crisscross engine's step; returns the elapsed seconds (synchronised)."""
+def engine_loop(model, optimizer, scaler, loss_fn: LossFn, bank, cfg, device, steps: int, epoch: int) -> float:
+    """``steps`` updates of the crisscross engine's step with its loss ``loss_fn``; returns the elapsed seconds
+    (synchronised)."""
     perm = epoch_permutation(len(bank), cfg.seed, epoch, device)
     b = cfg.train.batch_size
     t0 = time.perf_counter()
     last = None
     for i in range(steps):
         batch = bank.batch(perm[i * b:(i + 1) * b], cfg.data.augment, None)
-        last = train_step(model, optimizer, scaler, precision, batch, cfg.data.input_frames, cfg)
+        last = train_step(model, optimizer, scaler, batch, loss_fn, cfg.optim.clip_grad_norm)
     if last is not None:
         float(last[0])  # one synchronisation at the end, as the engine logs every N steps
     if device.type == "cuda":
@@ -145,7 +148,8 @@ def bench_config(path: str, args: argparse.Namespace, device: torch.device) -> l
                         pin_memory=device.type == "cuda")
     batches = itertools.chain.from_iterable(itertools.repeat(loader))  # epochs back to back
     writer_dir = tempfile.TemporaryDirectory(prefix="bench-usual-tb-")
-    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard import SummaryWriter  # lazy: the optional tensorboard package, this loop only
+
     writer = SummaryWriter(writer_dir.name)
 
     variants = {}
@@ -155,21 +159,22 @@ def bench_config(path: str, args: argparse.Namespace, device: torch.device) -> l
         runner = torch.compile(model) if compiled else model
         precision = Precision(prec, device.type)
         kernel_cfg = replace(cfg, train=replace(cfg.train, attention=kernel))
-        variants[(spec, kernel)] = (runner, opt, precision.grad_scaler(), precision, kernel_cfg)
+        loss_fn = engine_loss(kernel_cfg, precision, device.type)
+        variants[(spec, kernel)] = (runner, opt, precision.grad_scaler(), loss_fn, kernel_cfg)
 
     step = 0
     usual_loop(usual_model, usual_opt, batches, device, cfg, writer, args.warmup, step)
     step += args.warmup
-    for runner, opt, scaler, precision, kernel_cfg in variants.values():  # compilation happens here
-        engine_loop(runner, opt, scaler, precision, bank, kernel_cfg, device, args.warmup, epoch=0)
+    for runner, opt, scaler, loss_fn, kernel_cfg in variants.values():  # compilation happens here
+        engine_loop(runner, opt, scaler, loss_fn, bank, kernel_cfg, device, args.warmup, epoch=0)
 
     usual_rates, engine_rates = [], {k: [] for k in variants}
     for r in range(args.rounds):
         dt = usual_loop(usual_model, usual_opt, batches, device, cfg, writer, args.steps, step)
         step += args.steps
         usual_rates.append(args.steps * args.batch_size / dt)
-        for key, (runner, opt, scaler, precision, kernel_cfg) in variants.items():
-            dt = engine_loop(runner, opt, scaler, precision, bank, kernel_cfg, device, args.steps, epoch=r + 1)
+        for key, (runner, opt, scaler, loss_fn, kernel_cfg) in variants.items():
+            dt = engine_loop(runner, opt, scaler, loss_fn, bank, kernel_cfg, device, args.steps, epoch=r + 1)
             engine_rates[key].append(args.steps * args.batch_size / dt)
     writer.close()
     writer_dir.cleanup()

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "select_device", "capture_environment", "git_commit", "distributed_info"]
+from crisscross import __version__
+
+__all__ = ["capture_environment", "distributed_info", "git_commit", "seed_everything", "select_device"]
 
 
 def seed_everything(seed: int, deterministic: bool = False, rank: int = 0) -> None:
@@ -67,10 +69,8 @@ def distributed_info() -> tuple[int, int, int]:
 
 def capture_environment(device: torch.device | None = None) -> dict[str, Any]:
     """Versions, device and commit, as recorded in every run folder and benchmark row."""
-    import crisscross
-
     env: dict[str, Any] = {
-        "crisscross": crisscross.__version__,
+        "crisscross": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": torch.__version__,

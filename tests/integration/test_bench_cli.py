@@ -10,7 +10,7 @@ import matplotlib.image as mpimg
 import pytest
 from PIL import Image
 
-from crisscross.benchmarking.runner import ROW_COLUMNS
+from crisscross.benchmarking.table import ROW_COLUMNS
 from crisscross.cli.main import main
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ import yaml
 
 optuna = pytest.importorskip("optuna")
 
-from crisscross.experiments.runs import process_alive, read_epoch_rows  # noqa: E402
 from crisscross.experiments.sweep import load_sweep, open_study, quiet_optuna, suggest_params  # noqa: E402
+from crisscross.runs.folders import process_alive, read_epoch_rows  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +46,7 @@ def states(study: "optuna.Study") -> list[str]:
     return [t.state.name for t in study.get_trials()]
 
 
+@pytest.mark.slow
 def test_two_workers_share_a_study_survive_sigkill_and_resume(tmp_path):
     sweep = write_sweep(tmp_path, {"name": "kill", "overrides": {"train.epochs": 12, "train.epoch_fraction": 0.02},
                                    "space": {"optim.lr": {"type": "choice", "values": [1e-3, 2e-3]}},
@@ -94,7 +95,7 @@ def test_two_workers_share_a_study_survive_sigkill_and_resume(tmp_path):
         if (Path(original.user_attrs["run_dir"]) / "checkpoints" / "last.pt").exists():
             assert run == Path(original.user_attrs["run_dir"]) and status["resumed"] is True
     summary = (out / "summary.md").read_text()
-    assert "complete" in summary and "interrupted" in summary or "stale" in summary
+    assert ("complete" in summary and "interrupted" in summary) or "stale" in summary
     # the budget is used up: running again changes nothing
     again = subprocess.run(cli("sweep", str(sweep), "--out", str(out), "--resume"), cwd=tmp_path,
                            capture_output=True, text=True, timeout=TIMEOUT_S)

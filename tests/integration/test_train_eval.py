@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from crisscross.config import load_config
-from crisscross.training.checkpoint import load_checkpoint
+from crisscross.runs.checkpoint import load_checkpoint
 from crisscross.training.loop import TrainingDiverged, fit
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ def _cfg(tmp_path, *extra):
 
 
 def test_train_few_steps_then_evaluate(tmp_path):
-    from crisscross.evaluation.runner import evaluate_source
+    from crisscross.tasks.sources import evaluate_source
 
     result = fit(_cfg(tmp_path, "train.epochs=2", "train.epoch_fraction=0.05"))
     run = result.run_dir
@@ -85,6 +85,7 @@ def test_runs_never_overwrite(tmp_path):
     assert a.run_dir != b.run_dir and a.run_dir.parent == b.run_dir.parent
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [
     [],
     ["model.args.dropout=0.1", "data.augment.mirror=true", "data.augment.rotate=true", "train.ema_decay=0.9"],
@@ -168,7 +169,8 @@ def test_cli_resume_of_a_run_on_a_data_folder_prints_the_baseline(tmp_path, caps
 
     names, parents = ["Hips", "LeftHip", "LeftKnee", "RightHip", "RightKnee", "Neck"], [-1, 0, 1, 0, 3, 0]
     t = np.arange(1500)[:, None]
-    positions = np.zeros((1500, 6, 3)) + np.array([0, 900, 0]) + 40.0 * np.sin(t[:, :, None] / 7 + np.arange(6)[:, None])
+    wave = 40.0 * np.sin(t[:, :, None] / 7 + np.arange(6)[:, None])
+    positions = np.zeros((1500, 6, 3)) + np.array([0, 900, 0]) + wave
     data = tmp_path / "recordings"
     data.mkdir()
     np.save(data / "take.npy", positions)
@@ -184,7 +186,7 @@ def test_cli_resume_of_a_run_on_a_data_folder_prints_the_baseline(tmp_path, caps
     assert any("zero-velocity" in line for line in table), out[-2000:]
     assert any(line.startswith("| stcformer") for line in table), out[-2000:]
     # the checkpoint carries the user skeleton, so it evaluates again without the training config's help
-    from crisscross.evaluation.runner import evaluate_source
+    from crisscross.tasks.sources import evaluate_source
 
     again = evaluate_source(str(part.run_dir), data_dir=str(data))
     recorded = json.loads((part.run_dir / "eval.json").read_text())
@@ -194,7 +196,7 @@ def test_cli_resume_of_a_run_on_a_data_folder_prints_the_baseline(tmp_path, caps
 
 def test_init_from_starts_a_new_run_from_trained_weights(tmp_path):
     """``train.init_from`` (fine-tuning) copies a run's evaluated weights into a fresh run; a mismatch is named."""
-    from crisscross.training.checkpoint import CheckpointError
+    from crisscross.runs.checkpoint import CheckpointError
 
     source = fit(_cfg(tmp_path / "src", "train.epochs=1", "train.max_steps=3"))
     source_weights = load_checkpoint(source.run_dir / "checkpoints" / "best.pt")["model_state"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,7 @@ def test_zero_velocity_on_s11_matches_the_literature_range(h36m_val):
     assert result["num_windows_per_action"]["walking"] == 256
     for key, reference in measured.items():
         values = [result[key]["mean"][str(ms)] for ms in protocol.horizons_ms]
-        assert all(a < b for a, b in zip(values, values[1:])), values
+        assert all(a < b for a, b in itertools.pairwise(values)), values
         for value, ref in zip(values, reference):
             assert 0.8 * ref < value < 1.2 * ref, (key, values)
     literature_s5 = (23.8, 44.4, 76.1, 88.2, 107.4, 121.6, 131.6, 136.6)

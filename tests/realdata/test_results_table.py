@@ -1,31 +1,37 @@
-"""Every figure of the README's results tables is reproduced by re-evaluating its weights on the real data.
+"""Every figure of the committed results tables is reproduced by re-evaluating its weights on the real data.
 
-A results table in the README sits between ``<!-- results dataset=D split=S protocol=P metric=M -->`` and
-``<!-- /results -->``. Its columns are the model, its weights (a committed checkpoint, or "none" for a model
-without weights), one column per horizon in milliseconds and the 25-frame average ("avg"). Each printed figure
-must equal the re-evaluated one to 0.1 mm (the table prints one decimal).
+Results tables live in ``README.md`` (the headline tables) and in ``docs/results/*.md`` (every table). A results
+table sits between ``<!-- results dataset=D split=S protocol=P metric=M -->`` and ``<!-- /results -->``. Its
+columns are the model, its weights (a committed checkpoint, or "none" for a model without weights), one column
+per horizon in milliseconds and the 25-frame average ("avg"). Each printed figure must equal the re-evaluated one
+to 0.1 mm (the tables print one decimal). A row printed in several files is evaluated once, and must print the
+same figures everywhere; weights that appear in several tables of one protocol (22 and 32 joints) are evaluated
+once and their result is checked against each table.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
 import pytest
 
-from crisscross.evaluation.runner import evaluate_source
+from crisscross.tasks.sources import evaluate_source
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = REPO_ROOT / "README.md"
+RESULTS_DOCS = REPO_ROOT / "docs" / "results"
 _BLOCK = re.compile(r"<!-- results (?P<attrs>[^>]*?) -->\n(?P<table>.*?)<!-- /results -->", re.S)
+_TABLE_KEYS = ("dataset", "split", "protocol", "metric")
 
 
 def _cells(line: str) -> list[str]:
-    return [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+    return [c.replace("`", "").strip() for c in line.strip().strip("|").split("|")]
 
 
 def parse_results_tables(text: str) -> list[dict]:
-    """The README's results tables: attributes and rows ``{"model", "weights", "figures": {column: mm}}``."""
+    """The results tables of one Markdown text: attributes and rows ``{"model", "weights", "figures": {col: mm}}``."""
     tables = []
     for match in _BLOCK.finditer(text):
         attrs = dict(kv.split("=", 1) for kv in match["attrs"].split())
@@ -41,33 +47,87 @@ def parse_results_tables(text: str) -> list[dict]:
     return tables
 
 
+def results_files() -> list[Path]:
+    """The files that hold results tables: the README, then every page of ``docs/results/``."""
+    return [README, *sorted(RESULTS_DOCS.glob("*.md"))]
+
+
+def collect_results_tables() -> list[dict]:
+    """Every results table of every results file, each with the file it came from under ``"file"``."""
+    tables = []
+    for path in results_files():
+        for table in parse_results_tables(path.read_text()):
+            tables.append({**table, "file": path.relative_to(REPO_ROOT).as_posix()})
+    return tables
+
+
+def _row_key(table: dict, row: dict) -> tuple[str, ...]:
+    return (*(table[k] for k in _TABLE_KEYS), row["model"], row["weights"])
+
+
+def _unique_rows() -> list[tuple[dict, dict]]:
+    """(table, row) pairs over all files, a row printed in several files kept once (its first occurrence)."""
+    seen: dict[tuple[str, ...], tuple[dict, dict]] = {}
+    for table in collect_results_tables():
+        for row in table["rows"]:
+            seen.setdefault(_row_key(table, row), (table, row))
+    return list(seen.values())
+
+
 def test_the_readme_has_results_tables():
     tables = parse_results_tables(README.read_text())
     assert tables, "no <!-- results ... --> block in README.md"
-    for table in tables:
-        assert {"dataset", "split", "protocol", "metric"} <= set(table), table
-        assert table["rows"]
+
+
+def test_the_results_pages_have_results_tables():
+    pages = sorted(RESULTS_DOCS.glob("*.md"))
+    assert pages, "no docs/results/*.md"
+    assert any(parse_results_tables(page.read_text()) for page in pages), "no results block in docs/results"
+
+
+def test_every_results_table_is_well_formed():
+    for table in collect_results_tables():
+        assert set(_TABLE_KEYS) <= set(table), table
+        assert table["rows"], table["file"]
         for row in table["rows"]:
-            assert row["weights"] == "none" or (REPO_ROOT / row["weights"]).is_file(), row["weights"]
+            assert row["weights"] == "none" or (REPO_ROOT / row["weights"]).is_file(), (table["file"], row["weights"])
+
+
+def test_a_row_printed_twice_prints_the_same_figures():
+    seen: dict[tuple[str, ...], tuple[str, dict]] = {}
+    for table in collect_results_tables():
+        for row in table["rows"]:
+            key = _row_key(table, row)
+            if key in seen:
+                first_file, first_figures = seen[key]
+                assert row["figures"] == first_figures, (key, first_file, table["file"])
+            else:
+                seen[key] = (table["file"], row["figures"])
 
 
 def _cases() -> list:
     cases = []
-    for table in parse_results_tables(README.read_text()):
-        for row in table["rows"]:
-            label = f"{table['protocol']}-{table['split']}-{table['metric']}-{row['model']}"
-            cases.append(pytest.param(table, row, id=label))
+    for table, row in _unique_rows():
+        label = f"{table['protocol']}-{table['split']}-{table['metric']}-{row['model']}"
+        cases.append(pytest.param(table, row, id=label))
     return cases
+
+
+@functools.cache
+def _evaluate(weights: str, model: str, dataset: str, split: str, protocol: str, data_dir: str,
+              cache_dir: str) -> dict:
+    """One evaluation per (weights, data, protocol): every metric of the result serves every table that needs it."""
+    source = None if weights == "none" else str(REPO_ROOT / weights)
+    return evaluate_source(source, model_name=model if source is None else None, dataset=dataset, split=split,
+                           protocol=protocol, data_dir=data_dir, cache_dir=cache_dir, device="cpu")
 
 
 @pytest.mark.realdata
 @pytest.mark.parametrize(("table", "row"), _cases())
 def test_readme_figure_is_reproduced(table: dict, row: dict, request: pytest.FixtureRequest, cache_dir: Path):
     data_dir = request.getfixturevalue(f"{table['dataset']}_root")
-    source = None if row["weights"] == "none" else str(REPO_ROOT / row["weights"])
-    result = evaluate_source(source, model_name=row["model"] if source is None else None,
-                             dataset=table["dataset"], split=table["split"], protocol=table["protocol"],
-                             data_dir=str(data_dir), cache_dir=str(cache_dir), device="cpu")
+    result = _evaluate(row["weights"], row["model"], table["dataset"], table["split"], table["protocol"],
+                       str(data_dir), str(cache_dir))
     measured = result[table["metric"]]["mean"]
     for column, printed in row["figures"].items():
         assert printed == pytest.approx(measured[column], abs=0.05 + 1e-9), (column, printed, measured[column])

@@ -14,13 +14,15 @@ Axes: the data's vertical axis (``skeleton.vertical_axis``, ``y`` for H3.6M) is 
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
-__all__ = ["AnimationResult", "available_writers", "animate_forecast"]
+__all__ = ["AnimationResult", "animate_forecast", "available_writers"]
 
 PAST_COLOR = "0.45"
 TRUE_COLOR = "tab:blue"
@@ -39,10 +41,8 @@ class AnimationResult:
 
 def available_writers() -> dict[str, bool]:
     """Which animation writers work here: ``{"pillow": bool, "ffmpeg": bool}``."""
-    import shutil
-
     try:
-        import PIL  # noqa: F401
+        import PIL  # noqa: F401  (lazy: an import probe, Pillow is optional for matplotlib)
 
         pillow = True
     except ImportError:
@@ -58,6 +58,56 @@ def _plot_coords(x: torch.Tensor, vertical_axis: int) -> torch.Tensor:
     if vertical_axis == 1:
         return torch.stack([x[..., 0], -x[..., 2], x[..., 1]], dim=-1)
     return x
+
+
+def _check_inputs(truth_mm: torch.Tensor, pred_mm: torch.Tensor, parents: Sequence[int], out_path: Path) -> None:
+    """Raise ``ValueError`` for mismatched shapes, a parent list of another length or an unsupported file type."""
+    if truth_mm.shape != pred_mm.shape or truth_mm.dim() != 3 or truth_mm.shape[-1] != 3:
+        raise ValueError(f"truth {tuple(truth_mm.shape)} and prediction {tuple(pred_mm.shape)} must both be [T, J, 3]")
+    if len(parents) != truth_mm.shape[1]:
+        raise ValueError(f"{len(parents)} parents for {truth_mm.shape[1]} joints")
+    if out_path.suffix.lower() not in (".gif", ".mp4"):
+        raise ValueError(f"animation file {out_path} must end in .gif or .mp4")
+
+
+def _build_figure(plt: Any, truth: Any, pred: Any, n_bones: int, dpi: int,
+                  figsize: tuple[float, float]) -> tuple[Any, list[tuple[Any, list[Any], str]], Any]:
+    """The two 3D panels with one line artist per bone, on shared cubic limits: ``(figure, panels, caption)``.
+
+    Each panel is ``(data, lines, future colour)``; ``caption`` is the figure's title text.
+    """
+    both = torch.cat([torch.from_numpy(truth), torch.from_numpy(pred)]).reshape(-1, 3)
+    centre = (both.max(0).values + both.min(0).values) / 2
+    half = float((both.max(0).values - both.min(0).values).max()) / 2 * 1.05 + 1e-6
+    fig = plt.figure(figsize=figsize, dpi=dpi)
+    panels = []
+    for i, (name, data) in enumerate((("ground truth", truth), ("prediction", pred))):
+        ax = fig.add_subplot(1, 2, i + 1, projection="3d")
+        ax.set_title(name, fontsize=9)
+        for axis, c in zip("xyz", centre.tolist()):
+            getattr(ax, f"set_{axis}lim")(c - half, c + half)
+        ax.set_box_aspect((1, 1, 1))
+        ax.view_init(elev=15, azim=-60)
+        ax.set_xticklabels([])
+        ax.set_yticklabels([])
+        ax.set_zticklabels([])
+        lines = [ax.plot([], [], [], lw=2, color=PAST_COLOR)[0] for _ in range(n_bones)]
+        panels.append((data, lines, TRUE_COLOR if i == 0 else PRED_COLOR))
+    caption = fig.suptitle("", fontsize=9)
+    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.02, top=0.86, wspace=0.02)
+    return fig, panels, caption
+
+
+def _pick_writer(animation: Any, out_path: Path, fps: float) -> tuple[Any, str, str | None]:
+    """``(writer or None, writer name, fallback note)`` for the file type and the writers available here."""
+    suffix = out_path.suffix.lower()
+    writers = available_writers()
+    if suffix == ".gif" and writers["pillow"]:
+        return animation.PillowWriter(fps=fps), "pillow", None
+    if suffix == ".mp4" and writers["ffmpeg"]:
+        return animation.FFMpegWriter(fps=fps), "ffmpeg", None
+    needed = "Pillow" if suffix == ".gif" else "ffmpeg"
+    return None, "png-frames", f"{needed} is not available: wrote PNG frames to {out_path.with_suffix('')}_frames/"
 
 
 def animate_forecast(truth_mm: torch.Tensor, pred_mm: torch.Tensor, parents: Sequence[int], input_frames: int,
@@ -84,45 +134,19 @@ def animate_forecast(truth_mm: torch.Tensor, pred_mm: torch.Tensor, parents: Seq
     Raises:
         ValueError: mismatched shapes or an unsupported file type.
     """
-    import matplotlib
+    import matplotlib  # lazy: heavy, and only rendering needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib import animation
 
     out_path = Path(out_path)
-    if truth_mm.shape != pred_mm.shape or truth_mm.dim() != 3 or truth_mm.shape[-1] != 3:
-        raise ValueError(f"truth {tuple(truth_mm.shape)} and prediction {tuple(pred_mm.shape)} must both be [T, J, 3]")
-    if len(parents) != truth_mm.shape[1]:
-        raise ValueError(f"{len(parents)} parents for {truth_mm.shape[1]} joints")
-    suffix = out_path.suffix.lower()
-    if suffix not in (".gif", ".mp4"):
-        raise ValueError(f"animation file {out_path} must end in .gif or .mp4")
+    _check_inputs(truth_mm, pred_mm, parents, out_path)
     frames = truth_mm.shape[0]
     truth = _plot_coords(truth_mm.detach().cpu().float(), vertical_axis).numpy()
     pred = _plot_coords(pred_mm.detach().cpu().float(), vertical_axis).numpy()
     bones = [(j, p) for j, p in enumerate(parents) if p >= 0]
-
-    both = torch.cat([torch.from_numpy(truth), torch.from_numpy(pred)]).reshape(-1, 3)
-    centre = (both.max(0).values + both.min(0).values) / 2
-    half = float((both.max(0).values - both.min(0).values).max()) / 2 * 1.05 + 1e-6
-
-    fig = plt.figure(figsize=figsize, dpi=dpi)
-    panels = []
-    for i, (name, data) in enumerate((("ground truth", truth), ("prediction", pred))):
-        ax = fig.add_subplot(1, 2, i + 1, projection="3d")
-        ax.set_title(name, fontsize=9)
-        for axis, c in zip("xyz", centre.tolist()):
-            getattr(ax, f"set_{axis}lim")(c - half, c + half)
-        ax.set_box_aspect((1, 1, 1))
-        ax.view_init(elev=15, azim=-60)
-        ax.set_xticklabels([])
-        ax.set_yticklabels([])
-        ax.set_zticklabels([])
-        lines = [ax.plot([], [], [], lw=2, color=PAST_COLOR)[0] for _ in bones]
-        panels.append((data, lines, TRUE_COLOR if i == 0 else PRED_COLOR))
-    caption = fig.suptitle("", fontsize=9)
-    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.02, top=0.86, wspace=0.02)
+    fig, panels, caption = _build_figure(plt, truth, pred, len(bones), dpi, figsize)
 
     def draw(t: int) -> None:
         observed = t < input_frames
@@ -135,17 +159,7 @@ def animate_forecast(truth_mm: torch.Tensor, pred_mm: torch.Tensor, parents: Seq
                 else f"future +{1000.0 * (t - input_frames + 1) / fps:.0f} ms")
         caption.set_text(f"{title}\nframe {t + 1}/{frames}: {when}")
 
-    writers = available_writers()
-    fallback = None
-    if suffix == ".gif" and writers["pillow"]:
-        writer, writer_name = animation.PillowWriter(fps=fps), "pillow"
-    elif suffix == ".mp4" and writers["ffmpeg"]:
-        writer, writer_name = animation.FFMpegWriter(fps=fps), "ffmpeg"
-    else:
-        writer = None
-        writer_name = "png-frames"
-        needed = "Pillow" if suffix == ".gif" else "ffmpeg"
-        fallback = f"{needed} is not available: wrote PNG frames to {out_path.with_suffix('')}_frames/"
+    writer, writer_name, fallback = _pick_writer(animation, out_path, fps)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if writer is not None:

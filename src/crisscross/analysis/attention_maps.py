@@ -4,8 +4,8 @@ The course project behind crisscross plotted, for a trained STCFormer, the spati
 (frames x frames) attention map of every block and head, and "an L1 distance between spatial and temporal maps".
 The two maps have different sizes (22 x 22 against 10 x 10 or 25 x 25, 25 x 10 for temporal cross-attention), so an
 element-wise L1 distance is undefined; resampling one onto the other's grid would be arbitrary, because joints have
-no natural order (neighbouring rows of a joint map are not neighbouring in any sense). We therefore compare how
-*focused* each map is, with a size-independent L1 measure:
+no natural order (neighbouring rows of a joint map are not neighbouring in any sense). The comparison is therefore of
+how *focused* each map is, with a size-independent L1 measure:
 
 * every row of an attention map is a distribution ``p`` over the ``n`` keys the query may see (keys a mask hides,
   e.g. future frames under the decoder's causal mask, have weight exactly 0 in every sample and head and are
@@ -26,23 +26,27 @@ property. Both are computed per map and sample, and averaged over the chosen sam
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
+from tabulate import tabulate
+
+from crisscross.models.attention import capture_attention
 
 __all__ = [
     "AttentionReport",
+    "attention_statistics",
     "capture_maps",
     "key_support",
-    "map_focus",
     "map_entropy",
-    "attention_statistics",
-    "spatial_temporal_distance",
+    "map_focus",
     "plot_attention_heads",
     "plot_spatial_temporal_distance",
+    "spatial_temporal_distance",
     "write_attention_report",
 ]
 
@@ -64,8 +68,6 @@ def capture_maps(model: nn.Module, past: torch.Tensor) -> list[Any]:
     Raises:
         ValueError: the model has no attention layer that records maps.
     """
-    from crisscross.models.attention import capture_attention
-
     was_training = model.training
     model.eval()
     try:
@@ -194,7 +196,7 @@ def spatial_temporal_distance(stats: Sequence[dict[str, Any]]) -> list[dict[str,
 
 
 def _pyplot() -> Any:
-    import matplotlib
+    import matplotlib  # lazy: heavy, and only the plots need it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -286,8 +288,6 @@ class AttentionReport:
 
     def summary(self, tablefmt: str = "github") -> str:
         """Table of the mean focus and distance per block and head."""
-        from tabulate import tabulate
-
         rows = [[r["block"], r["mode"], r["head"], f"{r['focus_spatial']:.3f}", f"{r['focus_temporal']:.3f}",
                  f"{r['distance']:.3f}"] for r in self.distances if r["sample"] == "mean"]
         if not rows:

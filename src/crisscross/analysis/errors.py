@@ -1,11 +1,11 @@
 """Evaluation windows for the analysis commands, and per-joint / per-horizon error tables and plots.
 
 The windows are those of an evaluation protocol (``evaluation/protocols.py``) on a split, so "sample 3" means the
-fourth window ``crisscross eval`` scores. Errors follow ``evaluation/evaluate.py`` exactly: the model's prediction
+fourth window ``crisscross eval`` scores. Errors follow ``evaluation/forecasting.py`` exactly: the model's prediction
 of the full skeleton (``make_predict_fn``), joints that are neither predicted nor copies take the ground-truth future
 and copies are refilled from their sources (the literature's rule); the error is the per-joint L2 distance in mm,
 averaged within each action and then over actions (unweighted, as the reported MPJPE). The per-horizon curve averages
-the predicted joints (``mpjpe22``); the per-joint bars cover the predicted joints.
+the predicted joints (the figure ``crisscross eval`` reports first); the per-joint bars cover the predicted joints.
 
 Plot functions take tensors and an optional ``Axes`` and return the ``Figure``; matplotlib is imported lazily with
 the ``Agg`` backend, so nothing here needs a display.
@@ -13,24 +13,29 @@ the ``Agg`` backend, so nothing here needs a display.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
+from crisscross.data.datasets import load_motion
+from crisscross.evaluation.forecasting import make_predict_fn
+from crisscross.evaluation.metrics import per_joint_error
+from crisscross.evaluation.protocols import default_protocol_name, get_protocol, protocol_windows
+from crisscross.tasks.forecasting.windows import MM_PER_M
+
 __all__ = [
     "Windows",
-    "load_windows",
-    "full_skeleton_prediction",
-    "window_errors",
     "action_mean_errors",
-    "plot_per_joint",
+    "full_skeleton_prediction",
+    "load_windows",
     "plot_per_horizon",
+    "plot_per_joint",
+    "window_errors",
     "write_error_plots",
 ]
-
-_MM_PER_M = 1000.0
 
 
 @dataclass
@@ -86,10 +91,6 @@ def load_windows(dataset: str, split: str, input_frames: int, output_frames: int
         ValueError: a sample index beyond the number of windows, or a protocol of other lengths.
         DataError: unknown dataset or split, missing data.
     """
-    from crisscross.data.datasets import load_motion
-    from crisscross.evaluation.protocols import get_protocol, protocol_windows
-    from crisscross.evaluation.runner import default_protocol_name
-
     proto = get_protocol(protocol or default_protocol_name(dataset, input_frames, output_frames))
     if (proto.input_frames, proto.output_frames) != (input_frames, output_frames):
         raise ValueError(f"protocol {proto.name} is {proto.input_frames} -> {proto.output_frames} frames but the "
@@ -101,7 +102,7 @@ def load_windows(dataset: str, split: str, input_frames: int, output_frames: int
         raise ValueError(f"sample {bad[0]} is out of range: {dataset}/{split} has {starts.numel()} evaluation windows "
                          f"under protocol {proto.name} (use 0..{starts.numel() - 1})")
     windows_mm = motion.gather(starts[list(samples)], proto.window_frames).float()
-    past_m = windows_mm[:, :input_frames][:, :, list(motion.skeleton.predicted)] / _MM_PER_M
+    past_m = windows_mm[:, :input_frames][:, :, list(motion.skeleton.predicted)] / MM_PER_M
     return Windows(motion, proto, starts, action_index, action_names, list(samples), windows_mm, past_m)
 
 
@@ -145,8 +146,6 @@ def window_errors(predict_fn: Callable[[torch.Tensor], torch.Tensor], motion: An
     Returns:
         Tensor[W, T_out, J_full] L2 error per window, future frame and joint (mm).
     """
-    from crisscross.evaluation.metrics import per_joint_error
-
     out = []
     for begin in range(0, starts.numel(), batch_size):
         windows = motion.gather(starts[begin:begin + batch_size], input_frames + output_frames).float()
@@ -177,7 +176,7 @@ def action_mean_errors(errors: torch.Tensor, action_index: torch.Tensor) -> torc
 
 
 def _pyplot() -> Any:
-    import matplotlib
+    import matplotlib  # lazy: heavy, and only the plots need it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -255,8 +254,6 @@ def write_error_plots(model: torch.nn.Module, windows: Windows, out_prefix: str 
     Returns:
         The two PNG paths.
     """
-    from crisscross.evaluation.evaluate import make_predict_fn
-
     proto = windows.protocol
     predict = make_predict_fn(model, windows.skeleton, proto.output_frames)
     errors = window_errors(predict, windows.motion, windows.starts, proto.input_frames, proto.output_frames,

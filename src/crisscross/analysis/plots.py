@@ -1,27 +1,29 @@
 """Plots of tidy result tables: learning curves of several runs overlaid, and bar charts with error bars.
 
 Every function takes tidy rows (a sequence of mappings, one observation per row, e.g. one epoch of one run) and
-an optional matplotlib ``Axes``, and returns the ``Figure`` (style.md R15). Figures are built with
-``matplotlib.figure.Figure`` and rendered with the Agg canvas, never through ``pyplot``: no global figure state,
-no GUI backend, nothing left open. matplotlib is imported inside the functions, so importing this module is free.
+an optional matplotlib ``Axes``, and returns the ``Figure``, so callers can compose panels and inspect the result.
+Figures are built with ``matplotlib.figure.Figure`` and rendered with the Agg canvas, never through ``pyplot``: no
+global figure state, no GUI backend, nothing left open. matplotlib is imported inside the functions, so importing
+this module is free.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["new_figure", "plot_curves", "plot_bars", "save_figure"]
+__all__ = ["new_figure", "plot_bars", "plot_curves", "save_figure"]
 
 
-def new_figure(width_in: float = 6.4, height_in: float = 4.0) -> "Figure":
+def new_figure(width_in: float = 6.4, height_in: float = 4.0) -> Figure:
     """A figure attached to an Agg canvas (renders to files; no display needed)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: heavy; importing this module stays free
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width_in, height_in), layout="constrained")
@@ -29,7 +31,7 @@ def new_figure(width_in: float = 6.4, height_in: float = 4.0) -> "Figure":
     return fig
 
 
-def _axes(ax: "Axes | None") -> tuple["Figure", "Axes"]:
+def _axes(ax: Axes | None) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
     fig = new_figure()
@@ -44,12 +46,12 @@ _LINESTYLES = ("-", "--", ":", "-.")
 
 
 def plot_curves(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, group: str = "run", color: str | None = None,
-                ax: "Axes | None" = None, title: str | None = None, xlabel: str | None = None,
-                ylabel: str | None = None, logy: bool | None = False) -> "Figure":
+                ax: Axes | None = None, title: str | None = None, xlabel: str | None = None,
+                ylabel: str | None = None, logy: bool | None = False) -> Figure:
     """One line per group (e.g. per run) of ``y`` against ``x``; rows lacking a finite x or y are skipped.
 
     Args:
-        rows: tidy rows, e.g. ``{"run": "adam s0", "epoch": 3, "time/wall_s": 41.2, "val/mpjpe22_avg_mm": 97.1}``.
+        rows: tidy rows, e.g. ``{"run": "adam s0", "epoch": 3, "time/wall_s": 41.2, "train/epoch_loss": 0.097}``.
         x: the column on the horizontal axis (``epoch``, ``time/wall_s``, ...).
         y: the column on the vertical axis.
         group: the column naming the line each row belongs to.
@@ -86,7 +88,7 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, group: str
     if logy and any(v > 0 for v in values):
         ax.set_yscale("log")
     if x == "epoch":
-        from matplotlib.ticker import MaxNLocator
+        from matplotlib.ticker import MaxNLocator  # lazy: heavy; importing this module stays free
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel or x)
@@ -102,8 +104,8 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, group: str
 
 
 def plot_bars(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, yerr: str | None = None,
-              ax: "Axes | None" = None, title: str | None = None, ylabel: str | None = None,
-              zoom: bool = True) -> "Figure":
+              ax: Axes | None = None, title: str | None = None, ylabel: str | None = None,
+              zoom: bool = True) -> Figure:
     """A bar per row: ``y`` (e.g. a mean over seeds) labelled by ``x``, with optional ``yerr`` error bars.
 
     Rows without a finite ``y`` are drawn as an empty slot marked "n/a" (e.g. a diverged configuration).
@@ -149,7 +151,7 @@ def plot_bars(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, yerr: str | 
     return fig
 
 
-def save_figure(fig: "Figure", path: str | Path, dpi: int = 110) -> Path:
+def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     """Write the figure (format from the suffix, e.g. ``.png``) and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

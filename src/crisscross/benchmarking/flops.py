@@ -14,33 +14,31 @@ PyTorch's own ``sdpa_flop`` / ``sdpa_backward_flop`` formulas, so CPU and CUDA c
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
+from torch.utils import flop_counter as fc
 
-__all__ = ["FLOP_CONVENTION", "flop_counter", "count_flops", "forward_flops", "train_flops"]
+from crisscross.tasks.forecasting.losses import mpjpe_loss
+
+__all__ = ["FLOP_CONVENTION", "count_flops", "flop_counter", "forward_flops", "train_flops"]
 
 FLOP_CONVENTION = ("FLOPs from torch.utils.flop_counter.FlopCounterMode: one multiply-add = 2 FLOPs; "
                    "matmul, convolution and attention operators only (element-wise ops not counted)")
 
 
 def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
-    from torch.utils.flop_counter import sdpa_flop_count
-
-    return sdpa_flop_count(query_shape, key_shape, value_shape)
+    return fc.sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
 def _cpu_sdpa_backward_flop(grad_out_shape, query_shape, key_shape, value_shape, *args: Any, out_shape: Any = None,
                             **kwargs: Any) -> int:
-    from torch.utils.flop_counter import sdpa_backward_flop_count
-
-    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+    return fc.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 
 def _cpu_attention_mapping() -> dict[Any, Callable[..., int]]:
     """PyTorch's SDPA formulas for the CPU flash-attention operators it leaves uncounted."""
-    from torch.utils import flop_counter as fc
-
     aten = torch.ops.aten
     mapping: dict[Any, Callable[..., int]] = {}
     fwd = getattr(aten, "_scaled_dot_product_flash_attention_for_cpu", None)
@@ -52,11 +50,9 @@ def _cpu_attention_mapping() -> dict[Any, Callable[..., int]]:
     return mapping
 
 
-def flop_counter() -> "torch.utils.flop_counter.FlopCounterMode":
+def flop_counter() -> fc.FlopCounterMode:
     """A silent ``FlopCounterMode`` that also counts the CPU attention operators (see module doc)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    return FlopCounterMode(display=False, custom_mapping=_cpu_attention_mapping())
+    return fc.FlopCounterMode(display=False, custom_mapping=_cpu_attention_mapping())
 
 
 def count_flops(fn: Callable[[], object]) -> int:
@@ -99,8 +95,6 @@ def train_flops(model: torch.nn.Module, past: torch.Tensor, future: torch.Tensor
     Returns:
         Total FLOPs for the batch.
     """
-    from crisscross.training.losses import mpjpe_loss
-
     was_training = model.training
     model.train()
 

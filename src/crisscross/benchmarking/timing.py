@@ -1,4 +1,4 @@
-"""Wall-clock timing and peak-memory measurement for benchmarks (style.md R10).
+"""Wall-clock timing and peak-memory measurement for benchmarks.
 
 Timing follows timm's ``benchmark.py`` and nanoGPT's ``bench.py``: warm up first (lazy initialisation, oneDNN /
 cuDNN algorithm choice, ``torch.compile``), then time every iteration on its own with ``time.perf_counter``
@@ -11,8 +11,8 @@ Peak memory:
   measurement, i.e. the largest amount of tensor memory held at once (weights, optimizer state, activations);
   the caching allocator's reserved-but-free blocks are not counted.
 * CPU: PyTorch keeps no allocator statistics for CPU tensors, and ``tracemalloc`` does not see them (they are
-  allocated in C++). We measure the process's resident-set high-water mark instead: at the start, writing ``5`` to
-  ``/proc/self/clear_refs`` (Linux >= 4.0) resets ``VmHWM`` to the current ``VmRSS``; at the end
+  allocated in C++), so the process's resident-set high-water mark is measured instead: at the start, writing
+  ``5`` to ``/proc/self/clear_refs`` (Linux >= 4.0) resets ``VmHWM`` to the current ``VmRSS``; at the end
   ``VmHWM - VmRSS_start`` is the peak growth of resident memory over the measurement. This includes allocator
   overhead and oneDNN scratch space, and it is exact only in a fresh process: in a long-lived process glibc may
   reuse pages it kept from earlier work, so the number is then a lower bound (``crisscross bench --isolate``
@@ -26,13 +26,13 @@ from __future__ import annotations
 import gc
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-__all__ = ["TimingStats", "MemoryMeter", "synchronize", "time_iterations", "summarize_times", "read_proc_status_kb"]
+__all__ = ["MemoryMeter", "TimingStats", "read_proc_status_kb", "summarize_times", "synchronize", "time_iterations"]
 
 
 @dataclass(frozen=True)

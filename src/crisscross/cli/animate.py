@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from crisscross.analysis.animate import animate_forecast
+from crisscross.analysis.errors import full_skeleton_prediction, write_error_plots
+from crisscross.cli.attention import load_source, source_windows
+from crisscross.evaluation.forecasting import make_predict_fn
+
 __all__ = ["add_parser", "run"]
 
 
@@ -40,11 +45,6 @@ def _free_path(path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Predict the window, render the clip and the error plots."""
-    from crisscross.analysis.animate import animate_forecast
-    from crisscross.analysis.errors import full_skeleton_prediction, write_error_plots
-    from crisscross.cli.attention import load_source, source_windows
-    from crisscross.evaluation.evaluate import make_predict_fn
-
     if args.sample < 0:
         raise ValueError(f"--sample must be a non-negative window index, got {args.sample}")
     src = load_source(args.source, args.model, args.device)

@@ -11,6 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from crisscross.analysis.attention_maps import write_attention_report
+from crisscross.analysis.errors import Windows, load_windows
+from crisscross.config import ExperimentConfig, config_from_dict
+from crisscross.data.datasets import get_dataset_info
+from crisscross.data.skeleton import get_skeleton, skeleton_from_meta
+from crisscross.models.registry import build_model, parse_model_spec
+from crisscross.runs.checkpoint import load_model_from_checkpoint, resolve_checkpoint
+
 __all__ = ["Source", "add_parser", "load_source", "parse_indices", "run", "source_windows"]
 
 
@@ -18,9 +28,9 @@ __all__ = ["Source", "add_parser", "load_source", "parse_indices", "run", "sourc
 class Source:
     """A model ready to run, with what is needed to feed it data and to name its outputs."""
 
-    model: Any
+    model: torch.nn.Module
     model_name: str
-    cfg: Any  # ExperimentConfig
+    cfg: ExperimentConfig
     skeleton: Any
     input_frames: int
     output_frames: int
@@ -40,15 +50,6 @@ def load_source(source: str | None, model_spec: str | None, device: Any = "cpu")
         ValueError: neither or both of ``source`` and ``model_spec``.
         CheckpointError: an unreadable checkpoint.
     """
-    import torch
-
-    from crisscross.benchmarking.runner import parse_model_spec
-    from crisscross.config import config_from_dict
-    from crisscross.data.datasets import get_dataset_info
-    from crisscross.data.skeleton import get_skeleton, skeleton_from_meta
-    from crisscross.evaluation.runner import load_model_from_checkpoint, resolve_checkpoint
-    from crisscross.training.loop import build_model
-
     if (source is None) == (model_spec is None):
         raise ValueError("give either a run folder / checkpoint or --model NAME")
     if source is not None:
@@ -69,11 +70,9 @@ def load_source(source: str | None, model_spec: str | None, device: Any = "cpu")
 
 
 def source_windows(src: Source, samples: list[int], split: str | None = None, dataset: str | None = None,
-                   data_dir: str | None = None) -> Any:
+                   data_dir: str | None = None) -> Windows:
     """Evaluation windows ``samples`` for ``src``: its run's dataset, data folder, validation split and protocol
     unless given (a model by name: the embedded synthetic data, ``val``)."""
-    from crisscross.analysis.errors import load_windows
-
     d = src.cfg.data
     same = dataset is None or dataset == d.dataset
     return load_windows(dataset or d.dataset, split or d.val_split, src.input_frames, src.output_frames, samples,
@@ -116,8 +115,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Capture the maps, write the PNGs and CSVs, print a summary."""
-    from crisscross.analysis.attention_maps import write_attention_report
-
     samples = parse_indices(args.samples)
     src = load_source(args.source, args.model, args.device)
     windows = source_windows(src, samples, args.split, args.dataset, args.data_dir)

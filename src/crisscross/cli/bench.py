@@ -6,6 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from crisscross.benchmarking.bench import BenchSpec, load_bench_config, run_sweep
+from crisscross.benchmarking.table import append_rows, best_of_repeats, format_table, precision_speedups
+from crisscross.models.registry import parse_model_spec
+
 __all__ = ["add_parser", "run"]
 
 _DEFAULTS: dict[str, Any] = {
@@ -67,9 +71,6 @@ def _int_list(values: list[str], what: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     """Build the sweep, run it (in-process or isolated), append rows, print the table."""
-    from crisscross.benchmarking.runner import BenchSpec, append_rows, best_of_repeats, format_table
-    from crisscross.benchmarking.runner import load_bench_config, parse_model_spec, precision_speedups, run_sweep
-
     values = dict(_DEFAULTS)
     if args.config:
         values.update(load_bench_config(args.config))

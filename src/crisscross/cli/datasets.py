@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from tabulate import tabulate
+
+from crisscross.data.datasets import DATASETS, check_data_dir
+from crisscross.evaluation.protocols import PROTOCOLS
+
 __all__ = ["add_parser", "run"]
 
 
@@ -20,14 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the tables, or a check report; exit 1 when the check finds problems."""
-    from tabulate import tabulate
-
-    from crisscross.data.datasets import DATASETS
-    from crisscross.evaluation.protocols import PROTOCOLS
-
     if args.check or args.data_dir:
-        from crisscross.data.datasets import check_data_dir
-
         if not args.name:
             raise ValueError("name the dataset to check, e.g. crisscross datasets h36m --check --data-dir DIR")
         report = check_data_dir(args.name, args.data_dir)

@@ -6,6 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+from crisscross.evaluation.forecasting import FULL_JOINTS_KEY, PREDICTED_JOINTS_KEY
+from crisscross.tasks.forecasting.tables import action_table, horizon_table
+from crisscross.tasks.sources import evaluate_source
+
 __all__ = ["add_parser", "run"]
 
 
@@ -31,9 +35,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print tables; optionally write JSON."""
-    from crisscross.analysis.tables import action_table, horizon_table
-    from crisscross.evaluation.runner import evaluate_source
-
     actions = tuple(a.strip() for a in args.actions.split(",") if a.strip()) if args.actions else None
     result = evaluate_source(args.source, model_name=args.model, dataset=args.dataset, split=args.split,
                              protocol=args.protocol, data_dir=args.data_dir, cache_dir=args.cache_dir,
@@ -41,9 +42,10 @@ def run(args: argparse.Namespace) -> int:
     label = result["model"]
     print(f"{label} on {result['dataset']} / {result['split']}, protocol {result['protocol']}, "
           f"{result['num_windows']} windows")
-    keys = {"22": ["mpjpe22_mm"], "32": ["mpjpe32_mm"], "both": ["mpjpe22_mm", "mpjpe32_mm"]}[args.joints]
+    keys = {"22": [PREDICTED_JOINTS_KEY], "32": [FULL_JOINTS_KEY],
+            "both": [PREDICTED_JOINTS_KEY, FULL_JOINTS_KEY]}[args.joints]
     for key in keys:
-        what = ("over the predicted joints" if key == "mpjpe22_mm" else
+        what = ("over the predicted joints" if key == PREDICTED_JOINTS_KEY else
                 "over all joints, copied and constant joints included (the literature's averaging)")
         print(f"\nMPJPE (mm) {what}, {result['joint_counts'][key]} joints")
         print(horizon_table({label: result}, key))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from crisscross.runs.checkpoint import export_checkpoint, load_checkpoint
+
 __all__ = ["add_parser", "run"]
 
 
@@ -22,8 +24,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export and print the file's size and parameter count."""
-    from crisscross.training.checkpoint import export_checkpoint, load_checkpoint
-
     out = export_checkpoint(args.source, args.output)
     ckpt = load_checkpoint(out)
     params = sum(v.numel() for v in ckpt["model_state"].values())

@@ -1,4 +1,4 @@
-"""The ``crisscross`` command: one console script with subcommands (style.md R15).
+"""The ``crisscross`` command: one console script with subcommands.
 
 Each subcommand lives in its own module exposing ``add_parser(subparsers)`` and ``run(args) -> int``; this
 module only dispatches and turns user errors (bad config, bad data, bad checkpoint) into one line on
@@ -8,27 +8,47 @@ stderr and exit code 2. ``--debug`` (or CRISSCROSS_DEBUG=1) shows the traceback 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
+from types import ModuleType
 
-__all__ = ["main", "build_parser", "SUBCOMMANDS"]
+from crisscross.cli import animate as animate_command
+from crisscross.cli import attention as attention_command
+from crisscross.cli import bench as bench_command
+from crisscross.cli import datasets as datasets_command
+from crisscross.cli import evaluate as evaluate_command
+from crisscross.cli import export as export_command
+from crisscross.cli import models as models_command
+from crisscross.cli import profile as profile_command
+from crisscross.cli import report as report_command
+from crisscross.cli import runs as runs_command
+from crisscross.cli import sweep as sweep_command
+from crisscross.cli import train as train_command
+from crisscross.config.schema import ConfigError
+from crisscross.data.errors import DataError
+from crisscross.runs.checkpoint import CheckpointError
 
-# name -> module under crisscross.cli implementing it
-SUBCOMMANDS = {
-    "train": "crisscross.cli.train",
-    "eval": "crisscross.cli.evaluate",
-    "export": "crisscross.cli.export",
-    "models": "crisscross.cli.models",
-    "datasets": "crisscross.cli.datasets",
-    "runs": "crisscross.cli.runs",
-    "sweep": "crisscross.cli.sweep",
-    "report": "crisscross.cli.report",
-    "bench": "crisscross.cli.bench",
-    "profile": "crisscross.cli.profile",
-    "attention": "crisscross.cli.attention",
-    "animate": "crisscross.cli.animate",
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+
+#: name -> the module implementing it (``add_parser`` and ``run``), in ``--help`` order
+SUBCOMMANDS: dict[str, ModuleType] = {
+    "train": train_command,
+    "eval": evaluate_command,
+    "export": export_command,
+    "models": models_command,
+    "datasets": datasets_command,
+    "runs": runs_command,
+    "sweep": sweep_command,
+    "report": report_command,
+    "bench": bench_command,
+    "profile": profile_command,
+    "attention": attention_command,
+    "animate": animate_command,
 }
+
+#: Errors a user's input causes: one line on stderr and exit code 2 instead of a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, DataError, CheckpointError, ValueError, KeyError,
+                                                FileNotFoundError, FileExistsError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,17 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "models of human motion.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, module_name in SUBCOMMANDS.items():
-        importlib.import_module(module_name).add_parser(sub)
+    for module in SUBCOMMANDS.values():
+        module.add_parser(sub)
     return parser
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from crisscross.config.schema import ConfigError
-    from crisscross.data.errors import DataError
-    from crisscross.training.checkpoint import CheckpointError
-
-    return (ConfigError, DataError, CheckpointError, ValueError, KeyError, FileNotFoundError, FileExistsError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = args.debug or os.environ.get("CRISSCROSS_DEBUG") == "1"
     try:
         return int(args.run(args) or 0)
-    except _user_errors() as err:
+    except USER_ERRORS as err:
         if debug:
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from tabulate import tabulate
+
+from crisscross.data.datasets import DATASETS
+from crisscross.data.skeleton import SKELETONS, get_skeleton
+from crisscross.models.registry import build_model, count_parameters, get_model_entry, list_models
+
 __all__ = ["add_parser", "run"]
 
 
@@ -18,13 +24,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the model table."""
-    from tabulate import tabulate
-
-    from crisscross.data.datasets import DATASETS
-    from crisscross.data.skeleton import SKELETONS, get_skeleton
-    from crisscross.models.registry import count_parameters, get_model_entry, list_models
-    from crisscross.training.loop import build_model
-
     with_skeleton = [name for name, info in DATASETS.items() if info.skeleton in SKELETONS]
     if args.dataset not in with_skeleton:
         raise ValueError(f"--dataset {args.dataset!r}: expected a dataset with a built-in skeleton "

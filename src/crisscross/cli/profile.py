@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
+
+import torch
+
+from crisscross.benchmarking.profile import new_profile_dir, profile_training
+from crisscross.cli.attention import load_source
+from crisscross.runtime import capture_environment, select_device
+from crisscross.tasks import get_task
 
 __all__ = ["add_parser", "run"]
 
@@ -32,16 +40,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Profile and print the phase table."""
-    import dataclasses
-
-    import torch
-
-    from crisscross.benchmarking.profile import new_profile_dir, profile_training
-    from crisscross.cli.attention import load_source
-    from crisscross.data.datasets import load_motion
-    from crisscross.runtime import capture_environment, select_device
-    from crisscross.training.batches import WindowBank
-
     if args.threads:
         torch.set_num_threads(args.threads)
     src = load_source(args.source, args.model, "cpu")
@@ -49,10 +47,9 @@ def run(args: argparse.Namespace) -> int:
     if args.precision:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, precision=args.precision))
     device = select_device(args.device or cfg.train.device)
-    d = cfg.data
-    train_set = load_motion(d.dataset, split=d.train_split, data_dir=d.data_dir, cache_dir=d.cache_dir,
-                            actions=d.actions)
-    bank = WindowBank.from_motion(train_set, d.input_frames + d.output_frames, d.train_stride, device)
+    d, task = cfg.data, get_task(cfg.task)
+    train_set = task.load_split(d, d.train_split)
+    bank = task.sample_bank(train_set, d, device)  # the engine's batches: windows gathered by index
     if args.out:
         root = Path(args.out)
     else:

@@ -7,6 +7,9 @@ import shlex
 from datetime import datetime
 from pathlib import Path
 
+from crisscross.experiments.report import expand_run_paths, write_report
+from crisscross.tasks.forecasting import VALIDATION_METRIC
+
 __all__ = ["add_parser", "run"]
 
 
@@ -21,8 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="new report folder (default: runs/reports/<timestamp>); never "
                    "overwritten")
     p.add_argument("--labels", help="comma-separated labels, one per run (default: the config values that differ)")
-    p.add_argument("--metric", default="val/mpjpe22_avg_mm", help="per-epoch validation metric for the curves and "
-                   "the best-val column (default: val/mpjpe22_avg_mm)")
+    p.add_argument("--metric", default=VALIDATION_METRIC, help="per-epoch validation metric for the curves and "
+                   f"the best-val column (default: {VALIDATION_METRIC})")
     p.add_argument("--title", help="report title")
     p.set_defaults(run=run)
 
@@ -30,11 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write the report and print where it is."""
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib  # noqa: F401  # lazy: optional dependency, checked only when a report is written
     except ImportError:
         raise ValueError("crisscross report needs matplotlib: pip install 'crisscross[plot]'") from None
-    from crisscross.experiments.report import expand_run_paths, write_report
-
     out = Path(args.out) if args.out else Path("runs") / "reports" / datetime.now().strftime("%Y%m%d-%H%M%S")
     if out.exists():
         raise ValueError(f"{out} exists; reports are never overwritten, choose a new --out folder")
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--labels", args.labels), ("--title", args.title)):
         if value:
             command += [flag, value]
-    if args.metric != "val/mpjpe22_avg_mm":
+    if args.metric != VALIDATION_METRIC:
         command += ["--metric", args.metric]
     write_report(run_dirs, out, labels=labels, val_metric=args.metric, title=args.title,
                  command=" ".join(shlex.quote(c) for c in command))

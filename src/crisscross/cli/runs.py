@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tabulate import tabulate
+
+from crisscross.evaluation.forecasting import PREDICTED_JOINTS_KEY
+from crisscross.experiments.summaries import config_diff, filter_runs, load_run_summary, sort_runs
+from crisscross.runs.folders import find_runs
+from crisscross.tasks.forecasting import VALIDATION_METRIC
+
 __all__ = ["add_parser", "run"]
 
 
@@ -21,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--status", help="keep runs with this status: completed, running, failed, interrupted, pruned, "
                    "crashed, unknown")
     p.add_argument("--sort", metavar="KEY", help="sort by a field (best, train_time_s, params...), a logged metric "
-                   "(val/mpjpe22_avg_mm: best value), an eval.json path or a config key; prefix - for descending")
+                   f"({VALIDATION_METRIC}: best value), an eval.json path or a config key; prefix - for descending")
     p.add_argument("--compare", nargs="+", metavar="RUN", help="compare these run folders (paths, or relative to ROOT)")
     p.set_defaults(run=run)
 
@@ -45,10 +52,6 @@ def _resolve(root: Path, text: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Print the run table, or the comparison of ``--compare`` runs."""
-    from tabulate import tabulate
-
-    from crisscross.experiments.runs import config_diff, filter_runs, find_runs, load_run_summary, sort_runs
-
     root = Path(args.root)
     if args.compare:
         runs = [load_run_summary(_resolve(root, r)) for r in args.compare]
@@ -69,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
                 ["s/epoch", *(_fmt(r.epoch_time_s, 2) for r in runs)],
                 ["peak memory (MB)", *(_fmt(r.peak_memory_mb, 0) for r in runs)]]
         for h in [*horizons, "avg"]:
-            rows.append([f"val MPJPE {h}{' ms' if h != 'avg' else ''}",
-                         *(_fmt(((r.eval or {}).get("mpjpe22_mm") or {}).get("mean", {}).get(h)) for r in runs)])
+            means = [((r.eval or {}).get(PREDICTED_JOINTS_KEY) or {}).get("mean", {}) for r in runs]
+            rows.append([f"val MPJPE {h}{' ms' if h != 'avg' else ''}", *(_fmt(m.get(h)) for m in means)])
         print("\nMetrics:")
         print(tabulate(rows, headers=["", *labels], tablefmt="github"))
         return 0

@@ -6,6 +6,19 @@ import argparse
 import dataclasses
 import shlex
 
+from tabulate import tabulate
+
+from crisscross.experiments.sweep import (
+    COUNTED_FAILURES,
+    SweepOutcome,
+    SweepSpec,
+    load_outcome,
+    load_sweep,
+    quiet_optuna,
+    run_sweep,
+    write_sweep_summary,
+)
+
 __all__ = ["add_parser", "run"]
 
 
@@ -30,16 +43,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="study name (default: the sweep file's name)")
     p.add_argument("--seeds", metavar="S,S", help="seeds every trial trains with, replacing the sweep file's seeds")
     p.add_argument("--devices", metavar="DEV,DEV", help="devices handed round-robin to workers, e.g. cuda:0,cuda:1")
-    p.add_argument("--summary", action="store_true", help="print the study's current results, refresh summary.md and the CSV files, and exit")
+    p.add_argument("--summary", action="store_true", help="print the study's current results, refresh summary.md "
+                   "and the CSV files, and exit")
     p.set_defaults(run=run)
 
 
-def _print_outcome(outcome, spec) -> None:  # noqa: ANN001 - SweepOutcome/SweepSpec, imported lazily
-    from tabulate import tabulate
-
+def _print_outcome(outcome: SweepOutcome, spec: SweepSpec) -> None:
     names = [p.name for p in spec.space]
     done = sum(1 for r in outcome.trials if r["state"] in ("COMPLETE", "PRUNED")
-               or (r["state"] == "FAIL" and r["outcome"] in ("diverged", "error")))
+               or (r["state"] == "FAIL" and r["outcome"] in COUNTED_FAILURES))
     print(f"\nstudy {outcome.study_name}: {done}/{outcome.budget} trials finished "
           f"({sum(r['state'] == 'COMPLETE' for r in outcome.trials)} complete, "
           f"{sum(r['state'] == 'PRUNED' for r in outcome.trials)} pruned, "
@@ -56,11 +68,9 @@ def _print_outcome(outcome, spec) -> None:  # noqa: ANN001 - SweepOutcome/SweepS
 def run(args: argparse.Namespace) -> int:
     """Run the sweep (or print its summary); exit code 130 when interrupted."""
     try:
-        import optuna  # noqa: F401
+        import optuna  # noqa: F401  # lazy: optional dependency, checked only when a sweep runs
     except ImportError:
         raise ValueError("crisscross sweep needs optuna: pip install 'crisscross[sweep]'") from None
-    from crisscross.experiments.sweep import load_outcome, load_sweep, quiet_optuna, run_sweep, write_sweep_summary
-
     quiet_optuna()
     spec = load_sweep(args.sweep, args.overrides)
     if args.seeds:

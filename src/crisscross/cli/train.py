@@ -6,6 +6,9 @@ import argparse
 import sys
 
 from crisscross.cli.common import add_config_arguments, config_from_args
+from crisscross.runtime import distributed_info
+from crisscross.tasks import evaluate_source, get_task
+from crisscross.training import fit
 
 __all__ = ["add_parser", "run"]
 
@@ -22,11 +25,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate on the validation split, print the per-horizon table and the run folder."""
-    from crisscross.analysis.tables import horizon_table
-    from crisscross.evaluation.runner import evaluate_source
-    from crisscross.runtime import distributed_info
-    from crisscross.training.loop import fit
-
     if args.resume and (args.config or args.overrides):
         raise ValueError("--resume continues a run with its own config; drop --config and overrides")
     cfg = config_from_args(args) if not args.resume else None
@@ -49,9 +47,7 @@ def run(args: argparse.Namespace) -> int:
                                protocol=ev["protocol"], data_dir=d.data_dir, cache_dir=d.cache_dir,
                                input_frames=ev["input_frames"], output_frames=ev["output_frames"], actions=d.actions)
         rows["zero-velocity"] = base
-    print(f"\nMPJPE (mm) on {ev['dataset']} / {ev['split']}, protocol {ev['protocol']}, over the "
-          f"{ev['joint_counts']['mpjpe22_mm']} predicted joints; {ev['num_windows']} windows")
-    print(horizon_table(rows, "mpjpe22_mm"))
+    print("\n" + get_task(result.config.task).results_table(rows))
     print(f"\nrun folder: {result.run_dir}  (train time {result.train_time_s:.0f} s, {result.steps} steps)")
     sys.stdout.flush()
     return 0

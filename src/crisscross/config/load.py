@@ -6,18 +6,21 @@ what is allowed. Values in overrides are parsed as YAML scalars (``3e-4``, ``tru
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
 from crisscross.config.schema import ConfigError, ExperimentConfig
 
-__all__ = ["QUICKSTART_CONFIG", "load_config", "config_from_dict", "config_to_dict", "apply_overrides", "parse_override", "dump_config"]
+__all__ = ["QUICKSTART_CONFIG", "apply_overrides", "build_dataclass", "config_from_dict", "config_to_dict",
+           "dump_config", "load_config", "parse_override"]
 
 
 def _yaml_load_float_aware(text: str) -> Any:
@@ -111,9 +114,19 @@ def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
     for k, v in values.items():
         key = f"{prefix}.{k}" if prefix else str(k)
         if k not in names:
-            raise ConfigError(f"{key}: unknown key; allowed keys{' in ' + prefix if prefix else ''}: {_field_names(cls)}")
+            where = f" in {prefix}" if prefix else ""
+            raise ConfigError(f"{key}: unknown key; allowed keys{where}: {_field_names(cls)}")
         kwargs[k] = _convert(v, hints[k], key)
     return cls(**kwargs)
+
+
+def build_dataclass(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    """Build and validate any config dataclass ``cls`` (nested dataclasses included) from plain values.
+
+    The typed converter behind every config file of crisscross: unknown keys, wrong types and out-of-range values
+    raise :class:`ConfigError` naming the dotted key under ``prefix``.
+    """
+    return _build(cls, values, prefix)
 
 
 def config_from_dict(values: dict[str, Any] | None) -> ExperimentConfig:
@@ -152,8 +165,6 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def apply_overrides(values: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Return a copy of nested ``values`` with dotted overrides applied (``model.args.*`` keys are free-form)."""
-    import copy
-
     result = copy.deepcopy(values)
     for text in overrides:
         path, value = parse_override(text)

@@ -1,4 +1,4 @@
-"""Typed experiment configuration: frozen dataclasses with validation (nanoGPT/timm style, see style.md R2).
+"""Typed experiment configuration: frozen dataclasses with validation, in the style of nanoGPT and timm.
 
 YAML files carry values only; `crisscross.config.load` turns them into these dataclasses, rejecting
 unknown keys, wrong types and out-of-range values with an error that names the dotted key.
@@ -10,16 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "AugmentConfig",
     "ConfigError",
     "DataConfig",
-    "AugmentConfig",
+    "EvalConfig",
+    "ExperimentConfig",
     "ModelConfig",
     "OptimConfig",
     "SchedConfig",
-    "TrainConfig",
-    "EvalConfig",
     "TrackConfig",
-    "ExperimentConfig",
+    "TrainConfig",
 ]
 
 
@@ -190,7 +190,7 @@ class EvalConfig:
 
     protocol: str | None = None
     batch_size: int = 1024
-    select_metric: str = "mpjpe22_mm.mean.avg"
+    select_metric: str | None = None  # a dotted path into the evaluation result; None: the task's own
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1, "eval.batch_size", f"must be >= 1, got {self.batch_size}")
@@ -215,8 +215,9 @@ class TrackConfig:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """One experiment: data, model, optimizer, schedule, training, evaluation and tracking."""
+    """One experiment: its task, data, model, optimizer, schedule, training, evaluation and tracking."""
 
+    task: str = "forecasting"  # a name in crisscross.tasks.registry.TASKS, checked when the task is looked up
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

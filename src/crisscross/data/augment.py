@@ -14,11 +14,11 @@ the per-sample choices from an explicit generator, each augmentation switchable.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
-__all__ = ["rotate_vertical", "mirror", "reverse_time", "augment_batch"]
+__all__ = ["augment_batch", "mirror", "reverse_time", "rotate_vertical"]
 
 
 def rotate_vertical(x: torch.Tensor, angle_rad: torch.Tensor | float, vertical_axis: int = 1) -> torch.Tensor:

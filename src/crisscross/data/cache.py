@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-__all__ = ["CACHE_ENV_VAR", "resolve_cache_dir", "bytes_digest", "file_digest", "ArrayCache"]
+__all__ = ["CACHE_ENV_VAR", "ArrayCache", "bytes_digest", "file_digest", "resolve_cache_dir"]
 
 CACHE_ENV_VAR = "CRISSCROSS_CACHE"
 _DIGEST_BYTES = 20

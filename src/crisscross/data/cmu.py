@@ -16,22 +16,35 @@ Splits. The literature has ``train`` and ``test`` folders only; the shared copy 
   index ``n`` (a whole recording, so no window of it is seen in training);
 * ``trainval``: every file of ``train/`` (what the literature trains on);
 * ``test``: every file of ``test/`` (an error naming the folder when it is absent).
+
+:data:`CMU_DATASET` is the ``cmu`` registry entry (loader :func:`load_cmu`, checker :func:`check_cmu`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from crisscross.data.cache import ArrayCache
 from crisscross.data.errors import DataError
-from crisscross.data.h36m import expmap_file_positions
+from crisscross.data.h36m import PREPROCESSING_VERSION, check_expmap_file, expmap_file_positions
 from crisscross.data.kinematics import single_threaded_torch
 from crisscross.data.motion import MotionSet, SequenceKey
+from crisscross.data.registry import DataDirReport, DatasetEntry
 from crisscross.data.skeleton import CMU_SKELETON
 
-__all__ = ["CMU_ACTIONS", "CMU_SPLITS", "CMU_FPS", "find_cmu_root", "cmu_files", "cmu_split_files", "load_cmu"]
+__all__ = [
+    "CMU_ACTIONS",
+    "CMU_DATASET",
+    "CMU_FPS",
+    "CMU_SPLITS",
+    "check_cmu",
+    "cmu_files",
+    "cmu_split_files",
+    "find_cmu_root",
+    "load_cmu",
+]
 
 CMU_ACTIONS: tuple[str, ...] = (
     "basketball", "basketball_signal", "directing_traffic", "jumping", "running", "soccer", "walking", "washwindow",
@@ -75,7 +88,7 @@ def cmu_split_files(root: str | Path, split: str, actions: Sequence[str]) -> lis
         files = cmu_files(folder, action)
         held_out = files[-1][0] if len(files) >= 2 else None
         for n, path in files:
-            if split == "train" and n == held_out or split == "val" and n != held_out:
+            if (split == "train" and n == held_out) or (split == "val" and n != held_out):
                 continue
             result.append((action, n, path))
     return result
@@ -112,3 +125,39 @@ def load_cmu(
     with single_threaded_torch():
         return MotionSet.from_sequences(sequences, keys, CMU_SKELETON, CMU_FPS, dataset="cmu", split=split,
                                         action_order=CMU_ACTIONS)
+
+
+def check_cmu(report: DataDirReport, cache: ArrayCache) -> None:
+    """Check ``train/`` and ``test/`` under ``report.root``: per-action files, parsed (see :class:`DataDirReport`)."""
+    root = report.root
+    for folder_name in ("train", "test"):
+        folder = root / folder_name
+        if not folder.is_dir():
+            report.absent.append(f"{folder_name}/ (folder)")
+            report.splits[folder_name] = f"unavailable: missing folder {folder}"
+            continue
+        found = 0
+        for action in CMU_ACTIONS:
+            files = cmu_files(folder, action)
+            if not files:
+                report.absent.append(f"{folder_name}/{action}/ (no {action}_<n>.txt)")
+            found += sum(check_expmap_file(report, path, CMU_SKELETON, cache) for _, path in files)
+        report.splits[folder_name] = f"available: {found} files"
+    if (root / "train").is_dir():
+        report.splits["val"] = "held out of train/: the last recording of each action with >= 2 recordings"
+
+
+CMU_DATASET = DatasetEntry(
+    name="cmu",
+    description="CMU-Mocap 8-action exp-map files; val = last recording per action held out of train/",
+    needs_data_dir=True,
+    splits=CMU_SPLITS,
+    fps=CMU_FPS,
+    skeleton="cmu",
+    load=load_cmu,
+    check=check_cmu,
+    find_root=find_cmu_root,
+    archive_patterns=("*cmu*.tar*",),
+    expected_layout="train/<action>/<action>_<n>.txt (or cmu/train/...), or a cmu-*.tar.xz archive",
+    cache_namespace=PREPROCESSING_VERSION,
+)

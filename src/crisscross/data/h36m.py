@@ -10,6 +10,8 @@ test S5.
 Some files are legitimately absent from partial copies (the shared archive lacks e.g. S7 ``discussion_1``): those are
 skipped. A missing *subject* folder of the requested split is an error naming the folder. Malformed files raise
 :class:`~crisscross.data.errors.DataError` naming ``file:line``.
+
+:data:`H36M_DATASET` is the ``h36m`` registry entry (loader :func:`load_h36m`, checker :func:`check_h36m`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -27,20 +29,24 @@ from crisscross.data.cache import ArrayCache, bytes_digest
 from crisscross.data.errors import DataError
 from crisscross.data.kinematics import forward_kinematics, single_threaded_torch
 from crisscross.data.motion import MotionSet, SequenceKey
+from crisscross.data.registry import DataDirReport, DatasetEntry
 from crisscross.data.skeleton import H36M_SKELETON, Skeleton
 
 __all__ = [
     "H36M_ACTIONS",
-    "H36M_SUBJECTS",
-    "H36M_SPLITS",
-    "H36M_SOURCE_FPS",
+    "H36M_DATASET",
     "H36M_FPS",
+    "H36M_SOURCE_FPS",
+    "H36M_SPLITS",
+    "H36M_SUBJECTS",
     "PREPROCESSING_VERSION",
-    "read_expmap_text",
+    "check_expmap_file",
+    "check_h36m",
     "expmap_file_positions",
     "find_h36m_root",
     "h36m_file",
     "load_h36m",
+    "read_expmap_text",
 ]
 
 H36M_ACTIONS: tuple[str, ...] = (
@@ -234,3 +240,58 @@ def load_h36m(
     with single_threaded_torch():  # one large copy; threads only add waiting on a busy machine
         return MotionSet.from_sequences(sequences, keys, H36M_SKELETON, H36M_FPS, dataset="h36m", split=split,
                                         action_order=H36M_ACTIONS)
+
+
+def check_expmap_file(report: DataDirReport, path: Path, skeleton: Skeleton, cache: ArrayCache) -> bool:
+    """Parse one exp-map file into ``report``: ``present`` (relative to ``report.root``) or ``malformed``."""
+    try:
+        expmap_file_positions(path, skeleton, cache)
+    except DataError as err:
+        report.malformed.append(str(err))
+        return False
+    report.present.append(str(path.relative_to(report.root)))
+    return True
+
+
+def check_h36m(report: DataDirReport, cache: ArrayCache) -> None:
+    """Check the subject folders and files of every split under ``report.root`` (see :class:`DataDirReport`)."""
+    root = report.root
+    for split, subjects in H36M_SPLITS.items():
+        found = total = 0
+        missing_dirs = [s for s in subjects if not (root / s).is_dir()]
+        for subject in subjects:
+            if subject in missing_dirs:
+                report.absent.append(f"{subject}/ (subject folder)")
+                continue
+            for action in H36M_ACTIONS:
+                for subaction in (1, 2):
+                    total += 1
+                    path = h36m_file(root, subject, action, subaction)
+                    if not path.is_file():
+                        report.absent.append(str(path.relative_to(root)))
+                    elif check_expmap_file(report, path, H36M_SKELETON, cache):
+                        found += 1
+        if missing_dirs:
+            report.splits[split] = f"unavailable: missing folder(s) {', '.join(str(root / s) for s in missing_dirs)}"
+        else:
+            report.splits[split] = f"available: {found} of {total} files"
+    extra = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("S")
+                   and p.name not in H36M_SUBJECTS)
+    if extra:
+        report.splits["other"] = f"unused subject folders: {', '.join(extra)}"
+
+
+H36M_DATASET = DatasetEntry(
+    name="h36m",
+    description="Human3.6M exp-map files, 15 actions; train S1 S6 S7 S8 S9, val S11, test S5",
+    needs_data_dir=True,
+    splits=tuple(H36M_SPLITS),
+    fps=H36M_FPS,
+    skeleton="h36m",
+    load=load_h36m,
+    check=check_h36m,
+    find_root=find_h36m_root,
+    archive_patterns=("*h36m*.tar*", "*h3.6m*.tar*"),
+    expected_layout="S1 ... S11 folders (or h3.6m/dataset/S1 ...), or an h36m-*.tar.xz archive",
+    cache_namespace=PREPROCESSING_VERSION,
+)

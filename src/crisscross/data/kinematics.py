@@ -16,8 +16,8 @@ matrix of the unit axis, evaluated with Taylor expansions near ``t = 0`` so it i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -25,12 +25,12 @@ import torch
 from crisscross.data.skeleton import Skeleton
 
 __all__ = [
-    "single_threaded_torch",
     "expmap_to_rotmat",
-    "rotmat_to_expmap",
     "forward_kinematics",
     "forward_kinematics_rotmat",
     "rest_pose",
+    "rotmat_to_expmap",
+    "single_threaded_torch",
 ]
 
 _SMALL_ANGLE = 1e-4

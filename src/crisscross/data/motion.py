@@ -8,15 +8,15 @@ of windows with one advanced-indexing operation, without Python work per sample.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 
 from crisscross.data.skeleton import Skeleton
 
-__all__ = ["SequenceKey", "MotionSet"]
+__all__ = ["MotionSet", "SequenceKey"]
 
 
 @dataclass(frozen=True, order=True)
@@ -78,7 +78,7 @@ class MotionSet:
         dataset: str = "",
         split: str = "",
         action_order: Sequence[str] | None = None,
-    ) -> "MotionSet":
+    ) -> MotionSet:
         """Concatenate per-sequence position arrays.
 
         Args:
@@ -170,7 +170,7 @@ class MotionSet:
         ends = (self.seq_starts + self.seq_lengths).to(frames.device)
         return torch.searchsorted(ends, frames, right=True)
 
-    def subset(self, actions: Iterable[str] | None = None, subjects: Iterable[str] | None = None) -> "MotionSet":
+    def subset(self, actions: Iterable[str] | None = None, subjects: Iterable[str] | None = None) -> MotionSet:
         """A new set holding only the sequences of the given actions and/or subjects.
 
         Raises:
@@ -195,7 +195,7 @@ class MotionSet:
             self.dataset, self.split, self.action_order,
         ).to(self.device)
 
-    def to(self, device: torch.device | str) -> "MotionSet":
+    def to(self, device: torch.device | str) -> MotionSet:
         """The same set with :attr:`positions` on ``device`` (indices stay on CPU)."""
         return MotionSet(self.positions.to(device), self.seq_starts, self.seq_lengths, list(self.keys),
                          self.skeleton, self.fps, self.dataset, self.split, self.action_order)

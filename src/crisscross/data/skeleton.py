@@ -14,21 +14,22 @@ offsets are +z). ``tests/realdata`` checks this on the real data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
 __all__ = [
     "BODY_PARTS",
-    "Skeleton",
-    "H36M_SKELETON",
     "CMU_SKELETON",
+    "H36M_SKELETON",
     "SKELETONS",
+    "Skeleton",
     "get_skeleton",
-    "skeleton_to_dict",
     "skeleton_from_dict",
     "skeleton_from_meta",
+    "skeleton_to_dict",
 ]
 
 #: Names of the body-part ids returned by :meth:`Skeleton.predicted_body_parts`.

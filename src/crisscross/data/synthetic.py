@@ -24,29 +24,37 @@ under a second of CPU time.
 Joint rotations are authored as angles about axes of the *body* frame in the base posture (arms hanging) and converted
 once into each joint's parent frame, so "hip flexion about x" means the same thing for every joint
 (``y`` up, ``x`` to the subject's left, ``z`` forward; see ``skeleton.py``).
+
+:data:`SYNTHETIC_DATASET` is the ``synthetic`` registry entry (no data folder).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from crisscross.data.cache import ArrayCache
+from crisscross.data.errors import DataError
 from crisscross.data.kinematics import expmap_to_rotmat, forward_kinematics, rotmat_to_expmap, single_threaded_torch
 from crisscross.data.motion import MotionSet, SequenceKey
+from crisscross.data.registry import DataDirReport, DatasetEntry
 from crisscross.data.skeleton import H36M_SKELETON
 
 __all__ = [
+    "COMMON_WANDER",
     "SYNTHETIC_ACTIONS",
-    "SYNTHETIC_SPLITS",
+    "SYNTHETIC_DATASET",
     "SYNTHETIC_FPS",
     "SYNTHETIC_SOURCE_FPS",
-    "COMMON_WANDER",
+    "SYNTHETIC_SPLITS",
+    "ActionSpec",
     "Oscillation",
     "Wander",
-    "ActionSpec",
     "generate_sequence",
     "load_synthetic",
 ]
@@ -85,7 +93,7 @@ class ActionSpec:
     name: str
     cycle_hz: float
     oscillations: tuple[Oscillation, ...]
-    wander: tuple["Wander", ...] = ()
+    wander: tuple[Wander, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -431,3 +439,28 @@ def _generate_split(chosen: list[str], subjects: tuple[str, ...], per_subject: i
                 num_frames = int(rng.integers(min_len, max_len + 1))
                 sequences.append(generate_sequence(action, num_frames, rng, subject_style))
                 keys.append(SequenceKey(subject, action, subaction))
+
+
+def _load_entry(split: str, folder: Path | None, cache: ArrayCache, actions: Sequence[str] | None) -> MotionSet:
+    """:data:`~crisscross.data.registry.LoadFn` of the registry entry (no folder, no cache; errors as DataError)."""
+    try:
+        return load_synthetic(split, actions=list(actions) if actions is not None else None)
+    except ValueError as err:
+        raise DataError(str(err)) from None
+
+
+def _check_entry(report: DataDirReport, cache: ArrayCache) -> None:
+    """:data:`~crisscross.data.registry.CheckFn` of the registry entry: every split is generated."""
+    report.splits = {s: "available (generated)" for s in SYNTHETIC_SPLITS}
+
+
+SYNTHETIC_DATASET = DatasetEntry(
+    name="synthetic",
+    description="embedded procedural motion on the H3.6M skeleton (6 actions, no download)",
+    needs_data_dir=False,
+    splits=tuple(SYNTHETIC_SPLITS),
+    fps=SYNTHETIC_FPS,
+    skeleton="h36m",
+    load=_load_entry,
+    check=_check_entry,
+)

@@ -17,24 +17,39 @@ interpolation. Every model predicts all joints but the root; left/right mirror p
 ``data_dir`` is a file or a folder of files. A folder with ``train/``, ``val/``, ``test/`` sub-folders defines those
 splits. Otherwise split ``all`` is every recording and ``train``/``val``/``test`` are the first 80 % / next 10 % /
 last 10 % of the frames of every recording (a documented temporal hold-out).
+
+:data:`NPZ_DATASET` is the ``npz`` registry entry (checker :func:`check_user`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from crisscross.data.cache import ArrayCache
 from crisscross.data.errors import DataError
 from crisscross.data.motion import MotionSet, SequenceKey
+from crisscross.data.registry import DataDirReport, DatasetEntry
 from crisscross.data.skeleton import BODY_PARTS, Skeleton
 
-__all__ = ["USER_SPLITS", "USER_FPS", "UserRecording", "read_user_recording", "skeleton_from_description",
-           "resample_positions", "user_recording_files", "load_user_motion"]
+__all__ = [
+    "NPZ_DATASET",
+    "USER_FPS",
+    "USER_SPLITS",
+    "UserRecording",
+    "check_user",
+    "load_user_motion",
+    "read_user_recording",
+    "resample_positions",
+    "skeleton_from_description",
+    "user_recording_files",
+]
 
 USER_SPLITS: tuple[str, ...] = ("all", "train", "val", "test")
 USER_FPS = 25.0
@@ -189,7 +204,7 @@ def resample_positions(positions: np.ndarray, fps: float, target_fps: float = US
     """
     ratio = fps / target_fps
     if abs(ratio - round(ratio)) < 1e-9 and round(ratio) >= 1:
-        return positions[:: int(round(ratio))]
+        return positions[:: int(round(ratio))]  # noqa: RUF046 (a NumPy 1.x scalar rounds to a float)
     duration = (positions.shape[0] - 1) / fps
     times = np.arange(0.0, duration + 1e-9, 1.0 / target_fps)
     source = times * fps
@@ -248,7 +263,7 @@ def load_user_motion(data_dir: str | Path, split: str = "all", target_fps: float
         mm = resample_positions(mm - mm[:, root:root + 1], rec.fps, target_fps)
         if split in _TEMPORAL_SPLIT and not from_split_dirs:
             begin, end = _TEMPORAL_SPLIT[split]
-            mm = mm[int(round(begin * len(mm))): int(round(end * len(mm)))]
+            mm = mm[round(begin * len(mm)): round(end * len(mm))]
         if len(mm) == 0:
             continue
         sequences.append(mm.astype(np.float32))
@@ -256,3 +271,42 @@ def load_user_motion(data_dir: str | Path, split: str = "all", target_fps: float
     if not sequences:
         raise DataError(f"{data_dir}: recordings too short for split {split!r}")
     return MotionSet.from_sequences(sequences, keys, skeleton, target_fps, dataset="npz", split=split)
+
+
+def _load_entry(split: str, folder: Path | None, cache: ArrayCache, actions: Sequence[str] | None) -> MotionSet:
+    """:data:`~crisscross.data.registry.LoadFn` of the ``npz`` entry (positions are not cached)."""
+    motion = load_user_motion(folder, split)
+    return motion.subset(actions=actions) if actions is not None else motion
+
+
+def check_user(report: DataDirReport, cache: ArrayCache) -> None:
+    """Check the recordings under ``report.root`` (a file or a folder): per split, and each file parsed."""
+    for split in USER_SPLITS:
+        try:
+            files, _ = user_recording_files(report.root, split)
+            report.splits[split] = f"available: {len(files)} recordings"
+        except DataError as err:
+            report.splits[split] = f"unavailable: {err}"
+    try:
+        files, _ = user_recording_files(report.root, "all")
+    except DataError as err:
+        report.errors.append(str(err))
+        return
+    for path in files:
+        try:
+            read_user_recording(path)
+            report.present.append(str(path))
+        except DataError as err:
+            report.malformed.append(str(err))
+
+
+NPZ_DATASET = DatasetEntry(
+    name="npz",
+    description="your recordings: .npz/.npy positions + joint names, parents, fps (see data/user.py)",
+    needs_data_dir=True,
+    splits=USER_SPLITS,
+    fps=USER_FPS,
+    skeleton="npz",
+    load=_load_entry,
+    check=check_user,
+)

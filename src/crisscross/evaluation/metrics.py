@@ -1,16 +1,21 @@
 """Pure position metrics with documented shapes (no I/O, no joint or frame selection, no in-place edits).
 
-MPJPE ("mean per-joint position error", Protocol #1 of Human3.6M) is the mean over joints of the Euclidean distance
+MPJPE ("mean per-joint position error", protocol 1 of Human3.6M) is the mean over joints of the Euclidean distance
 between predicted and true joint positions, as in LTD / HisRepItself / siMLPe (``torch.norm(..., dim=-1).mean``).
-Which joints and frames to average, and the mean over samples and actions, are decided in ``evaluate.py``.
+Which joints and frames to average, and the mean over samples and actions, are decided by each task's evaluator
+(``forecasting.py`` for forecasting). Evaluators look metrics up by name in :data:`METRICS`.
 Every metric is computed in float32 (or float64 if given), even when the inputs are half precision.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 
-__all__ = ["per_joint_error", "mpjpe", "velocity", "velocity_error", "bone_lengths"]
+__all__ = ["METRICS", "Metric", "bone_lengths", "get_metric", "mpjpe", "per_joint_error", "velocity",
+           "velocity_error"]
 
 
 def _promote(x: torch.Tensor) -> torch.Tensor:
@@ -92,3 +97,34 @@ def bone_lengths(positions: torch.Tensor, parents: tuple[int, ...] | list[int]) 
     parent = [parents[j] for j in child]
     x = _promote(positions)
     return torch.linalg.vector_norm(x[..., child, :] - x[..., parent, :], dim=-1)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named pure metric: ``fn(pred, target) -> Tensor`` with its unit and what it reduces over."""
+
+    name: str
+    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    unit: str
+    description: str
+
+
+# The one metric registry: evaluators and losses name a metric here instead of importing a function.
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("per_joint_error", per_joint_error, "unit of the inputs",
+               "Euclidean distance per joint: [..., J, 3] x 2 -> [..., J]"),
+        Metric("mpjpe", mpjpe, "unit of the inputs",
+               "mean per-joint position error (Human3.6M protocol 1): [..., J, 3] x 2 -> [...]"),
+        Metric("velocity_error", velocity_error, "unit of the inputs per frame",
+               "mean per-joint error of frame-to-frame displacements: [..., T, J, 3] x 2 -> [..., T - 1]"),
+    )
+}
+
+
+def get_metric(name: str) -> Metric:
+    """The registered metric ``name``; an unknown name raises ``KeyError`` listing the known ones."""
+    if name not in METRICS:
+        raise KeyError(f"unknown metric {name!r}; known metrics: {', '.join(sorted(METRICS))}")
+    return METRICS[name]

@@ -38,11 +38,13 @@ import torch
 from crisscross.data.motion import MotionSet
 
 __all__ = [
-    "LITERATURE_SEED",
     "LITERATURE_HORIZONS_MS",
+    "LITERATURE_SEED",
+    "PROTOCOLS",
     "WINDOW_RULES",
     "ForecastProtocol",
-    "PROTOCOLS",
+    "check_protocol_fits",
+    "default_protocol_name",
     "get_protocol",
     "list_protocols",
     "protocol_windows",
@@ -101,7 +103,7 @@ class ForecastProtocol:
                              f"known rules: {', '.join(WINDOW_RULES)}")
         if self.input_frames < 1 or self.output_frames < 1 or self.stride < 1:
             raise ValueError(f"protocol {self.name!r}: input_frames, output_frames and stride must be positive")
-        self.horizon_frames  # validates the horizons
+        _ = self.horizon_frames  # computing them validates the horizons
 
     @property
     def window_frames(self) -> int:
@@ -265,3 +267,31 @@ def protocol_windows(motion: MotionSet, protocol: ForecastProtocol) -> tuple[tor
             names.append(action)
             starts.extend(action_starts)
     return torch.tensor(starts, dtype=torch.long), torch.tensor(action_ids, dtype=torch.long), names
+
+
+# The protocol each dataset is evaluated under unless one is named: the literature's most common one.
+_PREFERRED_WINDOW_RULES = ("256", "8", "srnn8", "all")
+
+
+def default_protocol_name(dataset: str, input_frames: int, output_frames: int) -> str:
+    """The default protocol for a dataset and window lengths ("256 per action" for H3.6M, 8 per file for CMU)."""
+    # A model trained on fewer output frames (siMLPe: 50 -> 10) is rolled out to the protocol's 25 frames.
+    target = max(output_frames, 25)
+    candidates = [p for p in PROTOCOLS.values()
+                  if p.dataset == dataset and (p.input_frames, p.output_frames) == (input_frames, target)]
+    for rule in _PREFERRED_WINDOW_RULES:
+        for p in candidates:
+            if p.name.endswith("-" + rule):
+                return p.name
+    if candidates:
+        return candidates[0].name
+    raise ValueError(f"no protocol for dataset {dataset!r} with {input_frames} -> {output_frames} frames; "
+                     f"known: {', '.join(PROTOCOLS)}")
+
+
+def check_protocol_fits(protocol, input_frames: int, output_frames: int) -> None:
+    """A model fits a protocol with the same input length and at most its output length (rolled out)."""
+    if protocol.input_frames != input_frames or protocol.output_frames < output_frames:
+        raise ValueError(f"protocol {protocol.name} is {protocol.input_frames} -> {protocol.output_frames} frames but "
+                         f"the model is {input_frames} -> {output_frames}; pick a protocol with {input_frames} input "
+                         f"frames")

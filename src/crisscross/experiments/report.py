@@ -18,19 +18,32 @@ import html
 import json
 import re
 import statistics
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
-from crisscross.experiments.runs import (RunSummary, best_value, config_diff, find_runs, flatten_config,
-                                         load_run_summary, read_epoch_rows)
+from tabulate import tabulate
 
-__all__ = ["Report", "expand_run_paths", "default_labels", "build_report", "write_report", "CURVE_FILES",
-           "PREDICTED_KEY"]
+from crisscross.analysis.plots import plot_curves, save_figure
+from crisscross.evaluation.forecasting import FULL_JOINTS_KEY, PREDICTED_JOINTS_KEY
+from crisscross.experiments.summaries import RunSummary, best_value, config_diff, flatten_config, load_run_summary
+from crisscross.runs.folders import find_runs, read_epoch_rows
+from crisscross.tasks.forecasting import VALIDATION_METRIC
 
-PREDICTED_KEY = "mpjpe22_mm"  # eval.json key of the predicted-joint averaging
-FULL_KEY = "mpjpe32_mm"
+__all__ = [
+    "CURVE_FILES",
+    "PREDICTED_KEY",
+    "Report",
+    "build_report",
+    "default_labels",
+    "expand_run_paths",
+    "write_report",
+]
+
+PREDICTED_KEY = PREDICTED_JOINTS_KEY  # eval.json key of the predicted-joint averaging
+FULL_KEY = FULL_JOINTS_KEY
 _SEED_SUFFIX = re.compile(r"[\s,;_-]*\b(s|seed)[ =]?\d+$")
 # Config keys that never make two runs different experiments.
 _INCIDENTAL = ("track.*", "train.progress", "train.device", "train.num_threads", "data.data_dir", "data.cache_dir")
@@ -68,7 +81,7 @@ class Report:
     groups: list[dict[str, Any]] = field(default_factory=list)
     diff: dict[str, dict[str, Any]] = field(default_factory=dict)
     curves: list[dict[str, Any]] = field(default_factory=list)
-    val_metric: str = "val/mpjpe22_avg_mm"
+    val_metric: str = VALIDATION_METRIC
     eval_tags: list[str] = field(default_factory=list)
     horizons: list[str] = field(default_factory=list)
 
@@ -145,7 +158,7 @@ def _mean_of(rows: Sequence[Mapping[str, Any]], key: str) -> float | None:
 
 
 def build_report(run_dirs: Sequence[str | Path], labels: Sequence[str] | None = None,
-                 val_metric: str = "val/mpjpe22_avg_mm") -> Report:
+                 val_metric: str = VALIDATION_METRIC) -> Report:
     """Collect the tables and curve data of a report.
 
     Args:
@@ -199,8 +212,8 @@ def build_report(run_dirs: Sequence[str | Path], labels: Sequence[str] | None = 
         rep.table.append(row)
         for x in rows:
             rep.curves.append({"run": label, "configuration": _SEED_SUFFIX.sub("", label) or label,
-                               **{k: x.get(k) for k in ("epoch", "time/wall_s", "train/epoch_loss",
-                                                        "train/epoch_mpjpe_mm", val_metric)}})
+                               **{k: v for k, v in x.items() if k.startswith("train/epoch_")},  # task's terms
+                               **{k: x.get(k) for k in ("epoch", "time/wall_s", "train/epoch_loss", val_metric)}})
     rep.diff = config_diff({label: r.config for label, r in zip(labels, runs)}, ignore=_INCIDENTAL)
     rep.groups = _seed_groups(rep)
     return rep
@@ -286,8 +299,6 @@ def _diff_table(rep: Report) -> tuple[list[str], list[list[Any]]]:
 
 
 def _write_curves(rep: Report, out: Path) -> list[Path]:
-    from crisscross.analysis.plots import plot_curves, save_figure
-
     paths = []
     for name, (x, y, xlabel, title) in CURVE_FILES.items():
         col = rep.val_metric if y == "@val" else y
@@ -297,8 +308,58 @@ def _write_curves(rep: Report, out: Path) -> list[Path]:
     return paths
 
 
+_Section = tuple[str, str, tuple[list[str], list[list[Any]]]]  # heading, note, (headers, rows)
+
+
+def _sections(rep: Report) -> list[_Section]:
+    """The report's tables in order, each with its heading and an optional note."""
+    sections: list[_Section] = [
+        ("Runs", "Memory: peak GPU memory allocated on CUDA, peak process resident set size on CPU. s/epoch: mean "
+         "training time per epoch (without validation).", _summary_table(rep)),
+        ("Validation MPJPE per horizon (mm, predicted joints, best checkpoint)", "", _horizon_table(rep, "val")),
+    ]
+    for tag in rep.eval_tags:
+        sections.append((f"{tag.capitalize()} MPJPE per horizon (mm, predicted joints, from eval_{tag}.json)", "",
+                         _horizon_table(rep, tag)))
+    if rep.groups:
+        sections.append(("Per configuration (mean ± standard deviation over seeds)", "", _group_table(rep)))
+    if rep.diff:
+        sections.append(("Configuration differences", "", _diff_table(rep)))
+    return sections
+
+
+def _write_csvs(rep: Report, out: Path) -> None:
+    cols = list(rep.table[0].keys()) if rep.table else ["run"]
+    with (out / "report.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rep.table)
+    if rep.groups:
+        with (out / "configurations.csv").open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rep.groups[0].keys()))
+            w.writeheader()
+            w.writerows(rep.groups)
+
+
+def _write_html(out: Path, title: str, generated: str, sections: list[_Section], pngs: list[Path]) -> None:
+    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{generated}.</p>"]
+    for heading, note, (headers, rows) in sections:
+        body += [f"<h2>{html.escape(heading)}</h2>"] + ([f"<p>{html.escape(note)}</p>"] if note else [])
+        body.append(tabulate(rows, headers=headers, tablefmt="html", disable_numparse=True))
+    body.append("<h2>Learning curves</h2>")
+    body += [f'<figure><img src="{html.escape(p.name)}" alt="{html.escape(p.stem)}" width="640">'
+             f"<figcaption>{html.escape(p.stem.replace('_', ' '))}</figcaption></figure>" for p in pngs]
+    style = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+             "td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:0.5em}")
+    (out / "report.html").write_text("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                                     f"<title>{html.escape(title)}</title><style>{style}</style></head>"
+                                     "<body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
 def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path, *, labels: Sequence[str] | None = None,
-                 val_metric: str = "val/mpjpe22_avg_mm", title: str | None = None,
+                 val_metric: str = VALIDATION_METRIC, title: str | None = None,
                  command: str | None = None) -> Path:
     """Write ``report.md``, ``report.csv``, ``report.html`` and the learning-curve PNGs into a new folder.
 
@@ -316,40 +377,16 @@ def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path, *, labels:
     Raises:
         FileExistsError: ``out_dir`` exists (reports are never overwritten).
     """
-    from tabulate import tabulate
-
     out = Path(out_dir)
     if out.exists():
         raise FileExistsError(f"{out} exists; reports are never overwritten, choose a new --out folder")
     rep = build_report(run_dirs, labels, val_metric)
     out.mkdir(parents=True)
     pngs = _write_curves(rep, out)
-
-    cols = list(rep.table[0].keys()) if rep.table else ["run"]
-    with (out / "report.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rep.table)
-    if rep.groups:
-        with (out / "configurations.csv").open("w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rep.groups[0].keys()))
-            w.writeheader()
-            w.writerows(rep.groups)
-
+    _write_csvs(rep, out)
     title = title or f"Comparison of {len(rep.runs)} runs"
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
-    sections: list[tuple[str, str, tuple[list[str], list[list[Any]]]]] = [
-        ("Runs", "Memory: peak GPU memory allocated on CUDA, peak process resident set size on CPU. s/epoch: mean "
-         "training time per epoch (without validation).", _summary_table(rep)),
-        ("Validation MPJPE per horizon (mm, predicted joints, best checkpoint)", "", _horizon_table(rep, "val")),
-    ]
-    for tag in rep.eval_tags:
-        sections.append((f"{tag.capitalize()} MPJPE per horizon (mm, predicted joints, from eval_{tag}.json)", "",
-                         _horizon_table(rep, tag)))
-    if rep.groups:
-        sections.append(("Per configuration (mean ± standard deviation over seeds)", "", _group_table(rep)))
-    if rep.diff:
-        sections.append(("Configuration differences", "", _diff_table(rep)))
+    sections = _sections(rep)
 
     md = [f"# {title}", "", f"Generated {stamp}" + (f" by `{command}`" if command else "") + ".", ""]
     for heading, note, (headers, rows) in sections:
@@ -359,20 +396,6 @@ def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path, *, labels:
     md += ["## Learning curves", ""] + [f"![{p.stem}]({p.name})" for p in pngs] + [""]
     md += ["## Run folders", ""] + [f"- {label}: `{r.path}`" for label, r in zip(rep.labels, rep.runs)] + [""]
     (out / "report.md").write_text("\n".join(md))
-
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>Generated {stamp}"
-            + (f" by <code>{html.escape(command)}</code>" if command else "") + ".</p>"]
-    for heading, note, (headers, rows) in sections:
-        body += [f"<h2>{html.escape(heading)}</h2>"] + ([f"<p>{html.escape(note)}</p>"] if note else [])
-        body.append(tabulate(rows, headers=headers, tablefmt="html", disable_numparse=True))
-    body.append("<h2>Learning curves</h2>")
-    body += [f'<figure><img src="{html.escape(p.name)}" alt="{html.escape(p.stem)}" width="640">'
-             f"<figcaption>{html.escape(p.stem.replace('_', ' '))}</figcaption></figure>" for p in pngs]
-    style = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:0.5em}")
-    (out / "report.html").write_text("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-                                     f"<title>{html.escape(title)}</title><style>{style}</style></head>"
-                                     "<body>\n" + "\n".join(body) + "\n</body></html>\n")
+    _write_html(out, title, f"Generated {stamp}" + (f" by <code>{html.escape(command)}</code>" if command else ""),
+                sections, pngs)
     return out

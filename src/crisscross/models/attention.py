@@ -20,9 +20,9 @@ kernel is slower still; ``benchmarks/bench_train_throughput.py`` measures the di
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 import torch.nn as nn

@@ -9,7 +9,7 @@ Sandwich-LN) and the frames-as-channels "temporal expansion" convolution of the 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -33,7 +33,7 @@ NORM_MODES = ("pre", "post", "sandwich")
 
 def chain_parents(num_joints: int) -> tuple[int, ...]:
     """Parents of a simple chain 0 <- 1 <- ... <- J-1 (the fallback skeleton graph)."""
-    return (-1,) + tuple(range(num_joints - 1))
+    return (-1, *tuple(range(num_joints - 1)))
 
 
 def resolve_parents(graph_parents: tuple[int, ...] | None, num_joints: int) -> tuple[int, ...]:

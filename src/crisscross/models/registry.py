@@ -16,18 +16,25 @@ Optional model methods the engine uses when present:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch.nn as nn
+import yaml
+
+from crisscross.data.skeleton import Skeleton
 
 __all__ = [
     "ModelEntry",
+    "ModelSpec",
+    "build_model",
     "count_parameters",
     "create_model",
     "describe_models",
     "get_model_entry",
     "list_models",
+    "parse_model_spec",
     "register_model",
 ]
 
@@ -42,6 +49,8 @@ class ModelEntry:
     trainable: bool = True
 
 
+# Filled by the @register_model decorators of the model modules, which ``crisscross/models/__init__.py`` imports;
+# importing this module imports that package first, so the registry is complete whenever it is read.
 _MODELS: dict[str, ModelEntry] = {}
 
 
@@ -58,20 +67,13 @@ def register_model(name: str, description: str = "", trainable: bool = True) -> 
     return decorate
 
 
-def _ensure_loaded() -> None:
-    # Importing the model modules fills the registry through their decorators.
-    import crisscross.models  # noqa: F401
-
-
 def list_models() -> list[str]:
     """Names of every registered model, sorted."""
-    _ensure_loaded()
     return sorted(_MODELS)
 
 
 def get_model_entry(name: str) -> ModelEntry:
     """The registry entry for ``name``; an unknown name raises ``KeyError`` listing the known ones."""
-    _ensure_loaded()
     if name not in _MODELS:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
     return _MODELS[name]
@@ -84,6 +86,49 @@ def create_model(name: str, *, num_joints: int, input_frames: int, output_frames
         return entry.builder(num_joints=num_joints, input_frames=input_frames, output_frames=output_frames, **kwargs)
     except TypeError as err:
         raise ValueError(f"model {name!r}: {err}") from None
+
+
+def build_model(name: str, args: dict[str, Any], skeleton: Skeleton, input_frames: int,
+                output_frames: int) -> nn.Module:
+    """Create a registry model for ``skeleton``'s predicted joints (their graph and body parts come with them)."""
+    return create_model(name, num_joints=len(skeleton.predicted), input_frames=input_frames,
+                        output_frames=output_frames, graph_parents=tuple(skeleton.predicted_parents()),
+                        body_parts=tuple(skeleton.predicted_body_parts()), **args)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registry model with argument overrides, e.g. ``stcformer:dim=128:heads=4``."""
+
+    name: str
+    args: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``name`` followed by ``:key=value`` for each override."""
+        return self.name + "".join(f":{k}={v}" for k, v in self.args)
+
+
+def parse_model_spec(text: str | dict[str, Any]) -> ModelSpec:
+    """Parse ``NAME[:key=value...]`` (values read as YAML scalars) or ``{name: NAME, args: {...}}``.
+
+    Raises:
+        ValueError: malformed text.
+    """
+    if isinstance(text, dict):
+        if "name" not in text:
+            raise ValueError(f"model entry {text!r} needs a 'name'")
+        return ModelSpec(str(text["name"]), tuple((str(k), v) for k, v in dict(text.get("args") or {}).items()))
+    parts = [p.strip() for p in str(text).split(":")]
+    if not parts[0]:
+        raise ValueError(f"model spec {text!r} has no model name")
+    args = []
+    for part in parts[1:]:
+        if "=" not in part:
+            raise ValueError(f"model spec {text!r}: {part!r} is not key=value")
+        key, value = part.split("=", 1)
+        args.append((key.strip(), yaml.safe_load(value)))
+    return ModelSpec(parts[0], tuple(args))
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:

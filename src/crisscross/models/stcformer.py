@@ -1,8 +1,7 @@
 """STCFormer for motion forecasting: a criss-cross attention encoder-decoder, one-shot and autoregressive.
 
 Criss-cross attention is from STCFormer (Tang et al., CVPR 2023; ``zhenhuat/STCFormer``), a 2D-to-3D
-lifting model. The AML 2023/24 course project turned it into a forecaster (``docs/models.md``,
-``/work/shared/reference/background.md`` section 1):
+lifting model. The AML 2023/24 course project turned it into a forecaster (``docs/models.md``):
 
 * ``STCFormer`` (one-shot): per-joint ``Linear(3 -> D)`` embedding; an encoder of criss-cross blocks over
   the ``T_in`` observed frames; the decoder's query sequence is the embedded input mapped from ``T_in``

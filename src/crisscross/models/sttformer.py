@@ -38,11 +38,11 @@ class TupleAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``[B, P, L, D] -> [B, P, L, D]``."""
-        b, p, l, d = x.shape
-        q, k, v = self.qkv(x).reshape(b, p, l, 3, self.heads, d // self.heads).permute(3, 0, 1, 4, 2, 5)
+        b, p, n, d = x.shape
+        q, k, v = self.qkv(x).reshape(b, p, n, 3, self.heads, d // self.heads).permute(3, 0, 1, 4, 2, 5)
         out = attend(q, k, v, dropout_p=self.dropout if self.training else 0.0, sink=self.attention_sink,
                      kind="tuple", mode="self")  # [B, P, H, L, c]
-        return self.proj(out.transpose(2, 3).reshape(b, p, l, d))
+        return self.proj(out.transpose(2, 3).reshape(b, p, n, d))
 
 
 class STTBlock(nn.Module):

@@ -1,4 +1,4 @@
-"""Optimizer factory with explicit no-decay parameter groups (style.md R8).
+"""Optimizer factory with explicit no-decay parameter groups.
 
 The update runs PyTorch's fused kernel (``fused=True``) wherever it exists (CPU and CUDA) unless
 ``optim.fused=false``. Why: PyTorch's default on CPU is a loop over the parameter tensors with several
@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from crisscross.config.schema import OptimConfig
 
-__all__ = ["parameter_groups", "create_optimizer"]
+__all__ = ["create_optimizer", "parameter_groups"]
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:

@@ -1,4 +1,4 @@
-"""One precision policy from one string (style.md R9): fp32, bf16 or fp16 (the latter with loss scaling)."""
+"""One precision policy from one string: fp32, bf16 or fp16 (the latter with loss scaling)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Precision", "PRECISION_DTYPES"]
+__all__ = ["PRECISION_DTYPES", "Precision"]
 
 PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

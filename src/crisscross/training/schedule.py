@@ -1,4 +1,4 @@
-"""Learning-rate schedules as pure functions of the optimizer update count (style.md R8).
+"""Learning-rate schedules as pure functions of the optimizer update count.
 
 ``lr_factor(step, total_steps, cfg)`` returns the multiplier of the base rate at update ``step``
 (0-based). Defaults follow the video-model training notes: linear warm-up from 0.01x, cosine decay
@@ -11,7 +11,7 @@ import math
 
 from crisscross.config.schema import SchedConfig
 
-__all__ = ["lr_factor", "SCHEDULES"]
+__all__ = ["SCHEDULES", "lr_factor"]
 
 
 def _warmup(step: int, cfg: SchedConfig) -> float | None:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from crisscross.config.schema import TrackConfig
-from crisscross.training.runs import read_json, write_json
+from crisscross.runs.folders import METRICS_FILE, TENSORBOARD_DIR, TRACKERS_FILE, read_json, write_json
 
-__all__ = ["Tracker", "JsonlTracker", "TensorBoardTracker", "open_trackers", "MultiTracker", "read_metrics"]
+__all__ = ["JsonlTracker", "MultiTracker", "TensorBoardTracker", "Tracker", "open_trackers", "read_metrics"]
 
 
 class Tracker(Protocol):
@@ -39,7 +39,7 @@ class JsonlTracker:
     """Appends one JSON object per call to ``metrics.jsonl`` (flushed each line, so a crash loses nothing)."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / "metrics.jsonl"
+        self.path = Path(run_dir) / METRICS_FILE
         self._fh = self.path.open("a")
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
@@ -56,9 +56,9 @@ class TensorBoardTracker:
     """TensorBoard event files under ``run_dir/tb`` (needs the ``tensorboard`` package)."""
 
     def __init__(self, run_dir: Path) -> None:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # lazy: needs the optional tensorboard package
 
-        self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tb"))
+        self.writer = SummaryWriter(log_dir=str(Path(run_dir) / TENSORBOARD_DIR))
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         """Write every numeric scalar."""
@@ -76,7 +76,7 @@ class WandbTracker:
     """Weights & Biases (offline mode works without an account); resumes the same run id."""
 
     def __init__(self, run_dir: Path, cfg: TrackConfig, config: dict[str, Any], run_id: str | None) -> None:
-        import wandb
+        import wandb  # lazy: optional dependency (extra "wandb")
 
         self.run = wandb.init(project=cfg.wandb_project, mode=cfg.wandb_mode, dir=str(run_dir), config=config,
                               id=run_id, resume="allow", name=Path(run_dir).name)
@@ -95,7 +95,7 @@ class MlflowTracker:
     """MLflow (a local ``mlruns`` store in the run folder unless ``track.mlflow_uri`` is set)."""
 
     def __init__(self, run_dir: Path, cfg: TrackConfig, config: dict[str, Any], run_id: str | None) -> None:
-        import mlflow
+        import mlflow  # lazy: optional dependency (extra "mlflow")
 
         mlflow.set_tracking_uri(cfg.mlflow_uri or (Path(run_dir) / "mlruns").resolve().as_uri())
         self.mlflow = mlflow
@@ -145,7 +145,7 @@ class MultiTracker:
 
 def open_trackers(run_dir: Path, cfg: TrackConfig, config: dict[str, Any]) -> MultiTracker:
     """The run folder's JSONL plus the configured optional trackers; remembers external run ids for resume."""
-    ids_path = Path(run_dir) / "trackers.json"
+    ids_path = Path(run_dir) / TRACKERS_FILE
     ids = read_json(ids_path) if ids_path.exists() else {}
     trackers: list[Any] = [JsonlTracker(run_dir)]
     if cfg.tensorboard:
@@ -161,7 +161,8 @@ def open_trackers(run_dir: Path, cfg: TrackConfig, config: dict[str, Any]) -> Mu
         try:
             tracker = cls(run_dir, cfg, config, ids.get(key))
         except ImportError:
-            raise RuntimeError(f"track.{key}=true needs the {extra} package: pip install 'crisscross[{extra}]'") from None
+            raise RuntimeError(f"track.{key}=true needs the {extra} package: "
+                               f"pip install 'crisscross[{extra}]'") from None
         ids[key] = tracker.run_id
         trackers.append(tracker)
     if ids:
@@ -171,7 +172,7 @@ def open_trackers(run_dir: Path, cfg: TrackConfig, config: dict[str, Any]) -> Mu
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """All rows of a run's ``metrics.jsonl`` (a torn last line from a killed run is ignored)."""
-    path = Path(run_dir) / "metrics.jsonl"
+    path = Path(run_dir) / METRICS_FILE
     rows = []
     if path.exists():
         for line in path.read_text().splitlines():

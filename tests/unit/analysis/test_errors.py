@@ -15,7 +15,7 @@ from crisscross.analysis.errors import (
     window_errors,
     write_error_plots,
 )
-from crisscross.evaluation.evaluate import evaluate_forecaster, zero_velocity_predict_fn
+from crisscross.evaluation.forecasting import evaluate_forecaster, zero_velocity_predict_fn
 from crisscross.models import create_model
 
 

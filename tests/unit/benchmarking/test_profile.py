@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from functools import partial
 
 import pytest
 import torch
@@ -11,10 +12,14 @@ import torch
 from crisscross.benchmarking.profile import PHASES, new_profile_dir, profile_training, profiled_train_step
 from crisscross.config import load_config
 from crisscross.data.datasets import load_motion
-from crisscross.training.batches import WindowBank
-from crisscross.training.loop import build_model, train_step
+from crisscross.models import create_model
+from crisscross.models.registry import build_model
+from crisscross.tasks import get_task
+from crisscross.tasks.forecasting.windows import WindowBank
+from crisscross.training.loop import train_step
 from crisscross.training.optim import create_optimizer
 from crisscross.training.precision import Precision
+from crisscross.training.setup import forward_context
 
 OVERRIDES = ["model.name=stcformer", "model.args.dim=16", "model.args.enc_blocks=1", "model.args.dec_blocks=1",
              "optim.clip_grad_norm=1.0", "train.velocity_loss_weight=0.5"]
@@ -36,8 +41,13 @@ def test_profiled_step_is_the_engine_step(setup) -> None:
     a, b = copy.deepcopy(model), copy.deepcopy(model)
     prec = Precision("fp32", "cpu")
     opt_a, opt_b = create_optimizer(a, cfg.optim), create_optimizer(b, cfg.optim)
-    terms_a = train_step(a, opt_a, prec.grad_scaler(), prec, batch, 10, cfg)
-    terms_b = profiled_train_step(b, opt_b, prec.grad_scaler(), prec, lambda: batch, 10, cfg)
+    # The loss as the engine builds it (training/setup.py), and the same loss with the forward context left open.
+    task_loss = partial(get_task(cfg.task).training_loss, data=cfg.data, train=cfg.train)
+    context = forward_context(prec, cfg.train.attention, "cpu")
+    terms_a = train_step(a, opt_a, prec.grad_scaler(), batch, partial(task_loss, forward_context=context),
+                         cfg.optim.clip_grad_norm)
+    terms_b = profiled_train_step(b, opt_b, prec.grad_scaler(), lambda: batch, task_loss, context,
+                                  cfg.optim.clip_grad_norm)
     torch.testing.assert_close(terms_a, terms_b)
     for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb, msg=name)
@@ -57,7 +67,9 @@ def test_cuda_event_marks_bracket_every_phase(setup) -> None:
     prec = Precision("fp32", "cpu")
     m = copy.deepcopy(model)
     batch = bank.batch(torch.arange(4), cfg.data.augment, None)
-    profiled_train_step(m, create_optimizer(m, cfg.optim), prec.grad_scaler(), prec, lambda: batch, 10, cfg, marks)
+    task_loss = partial(get_task(cfg.task).training_loss, data=cfg.data, train=cfg.train)
+    profiled_train_step(m, create_optimizer(m, cfg.optim), prec.grad_scaler(), lambda: batch, task_loss,
+                        forward_context(prec, cfg.train.attention, "cpu"), cfg.optim.clip_grad_norm, marks)
     assert [mk.recorded for mk in marks] == [1] * (len(PHASES) + 1)
 
 
@@ -94,8 +106,6 @@ def test_profile_folders_are_never_reused(tmp_path) -> None:
 
 def test_weightless_model_is_a_clear_error(setup, tmp_path) -> None:
     cfg, bank, _ = setup
-    from crisscross.models import create_model
-
     model = create_model("zero-velocity", num_joints=22, input_frames=10, output_frames=25)
     with pytest.raises(ValueError, match="no trainable parameters"):
         profile_training(model, cfg, bank, device=torch.device("cpu"), batch_size=4, steps=1, warmup=0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from crisscross.benchmarking.timing import MemoryMeter, read_proc_status_kb, summarize_times, time_iterations
+from crisscross.benchmarking.timing import read_proc_status_kb, summarize_times, time_iterations
 
 
 def test_summary_percentiles_match_numpy_linear_rule() -> None:

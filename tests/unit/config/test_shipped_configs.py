@@ -8,9 +8,8 @@ import torch
 from crisscross.config import load_config
 from crisscross.data.datasets import get_dataset_info
 from crisscross.data.skeleton import get_skeleton
-from crisscross.evaluation.protocols import get_protocol
-from crisscross.evaluation.runner import default_protocol_name
-from crisscross.training.loop import build_model
+from crisscross.evaluation.protocols import default_protocol_name, get_protocol
+from crisscross.models.registry import build_model
 
 CONFIGS = sorted((Path(__file__).resolve().parents[3] / "configs" / "forecast").glob("*.yaml"))
 

@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from crisscross.evaluation.metrics import bone_lengths, mpjpe, per_joint_error, velocity, velocity_error
+from crisscross.evaluation.metrics import (
+    METRICS,
+    bone_lengths,
+    get_metric,
+    mpjpe,
+    per_joint_error,
+    velocity,
+    velocity_error,
+)
 
 
 def test_mpjpe_hand_computed():
@@ -42,3 +50,15 @@ def test_bone_lengths_and_shape_errors():
     torch.testing.assert_close(bone_lengths(positions, (-1, 0, 1)), torch.tensor([2.0, 3.0]))
     with pytest.raises(ValueError, match="differ in shape"):
         mpjpe(torch.zeros(2, 3, 3), torch.zeros(2, 4, 3))
+
+
+def test_the_metric_registry_names_pure_functions_with_units():
+    assert {"mpjpe", "per_joint_error", "velocity_error"} <= set(METRICS)
+    assert all(m.unit and m.description and m.name == name for name, m in METRICS.items())
+    pred = torch.zeros(1, 2, 2, 3)
+    target = torch.zeros(1, 2, 2, 3)
+    target[0, 0, 0] = torch.tensor([3.0, 4.0, 0.0])  # one joint 5 away in frame 0
+    assert get_metric("mpjpe").fn(pred, target).tolist() == [[2.5, 0.0]]
+    assert get_metric("per_joint_error").fn(pred, target)[0, 0].tolist() == [5.0, 0.0]
+    with pytest.raises(KeyError, match="unknown metric 'mpjpe2'; known metrics: mpjpe"):
+        get_metric("mpjpe2")

@@ -34,7 +34,7 @@ def test_window_counts_per_rule():
     motion = _h36m_like()
     for name, per_action in (("h36m-10-25-256", [256, 256]), ("h36m-10-25-srnn8", [8, 8]),
                              ("h36m-50-25-256", [256, 256]), ("h36m-10-25-all", [200 + 150, 300 + 280])):
-        starts, action_index, names = protocol_windows(motion, PROTOCOLS[name])
+        _starts, action_index, names = protocol_windows(motion, PROTOCOLS[name])
         assert names == ["walking", "eating"]
         assert torch.bincount(action_index).tolist() == per_action, name
 
@@ -86,7 +86,7 @@ def test_cmu_rules():
     keys = [SequenceKey("train", "walking", 1), SequenceKey("train", "walking", 3)]
     motion = MotionSet.from_sequences([np.zeros((200, 38, 3), np.float32), np.zeros((120, 38, 3), np.float32)],
                                       keys, CMU_SKELETON, 25)
-    starts, action_index, _ = protocol_windows(motion, PROTOCOLS["cmu-10-25-8"])
+    starts, _action_index, _ = protocol_windows(motion, PROTOCOLS["cmu-10-25-8"])
     assert starts.numel() == 16
     rng = np.random.RandomState(1234567890)  # a fresh RNG per file
     assert _local(motion, starts, 0) == [rng.randint(0, 200 - 75) + 40 for _ in range(8)]

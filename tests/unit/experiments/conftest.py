@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from crisscross.config.load import config_to_dict, load_config
+from crisscross.tasks.registry import get_task
 
 
 def dead_pid() -> int:
@@ -32,7 +33,7 @@ def make_run(root: Path, name: str, *, overrides: tuple[str, ...] = (), status: 
     cfg = config_to_dict(load_config(None, list(overrides)))
     (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     (run / "env.json").write_text(json.dumps({"device": device, "parameters": params, "torch": "x"}))
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     st: dict[str, Any] = {"started_at": now, "status": status, "updated_at": now,
                           "pid": pid if pid is not None else dead_pid()}
     if status != "running":
@@ -40,7 +41,7 @@ def make_run(root: Path, name: str, *, overrides: tuple[str, ...] = (), status: 
     if error:
         st["error"] = error
     (run / "status.json").write_text(json.dumps(st))
-    select = "val/" + cfg["eval"]["select_metric"]
+    select = "val/" + (cfg["eval"]["select_metric"] or get_task(cfg["task"]).select_metric)
     with (run / "metrics.jsonl").open("w") as fh:
         for e in range(1, epochs + 1):
             for s in range(10):

@@ -6,9 +6,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from crisscross.cli.main import main  # noqa: E402
-from crisscross.experiments.report import CURVE_FILES, build_report, default_labels, write_report  # noqa: E402
-from crisscross.experiments.runs import load_run_summary  # noqa: E402
+from crisscross.cli.main import main
+from crisscross.experiments.report import CURVE_FILES, build_report, default_labels, write_report
+from crisscross.experiments.summaries import load_run_summary
 
 
 def assert_real_png(path, min_px=200):

@@ -1,9 +1,9 @@
 """Sweep files: validation naming the key, trial configs, samplers, budget accounting, stale-trial reclaim, pruning."""
 
-import json
+import functools
 import os
-import signal
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,12 +11,25 @@ import yaml
 
 optuna = pytest.importorskip("optuna")
 
-from crisscross.experiments.sweep import (SweepError, budget_counts, load_sweep, make_pruner, make_sampler,  # noqa: E402
-                                          open_storage, open_study, quiet_optuna, reclaim_trials, suggest_params,
-                                          trial_config)
-from crisscross.experiments.trial import _EpochMonitor  # noqa: E402
-
 from conftest import dead_pid  # noqa: E402
+
+from crisscross.experiments.sweep import (  # noqa: E402
+    SweepError,
+    budget_counts,
+    load_sweep,
+    make_pruner,
+    make_sampler,
+    open_storage,
+    open_study,
+    quiet_optuna,
+    reclaim_trials,
+    report_epoch,
+    suggest_params,
+    trial_config,
+)
+from crisscross.experiments.sweep.channel import Channel, open_channel  # noqa: E402
+from crisscross.experiments.sweep.driver import _serve  # noqa: E402
+from crisscross.experiments.sweep.trial import ObjectiveReporter, channel_reporter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -49,7 +62,8 @@ def test_grid_sweep_loads_and_builds_trial_configs(tmp_path):
 @pytest.mark.parametrize("body, fragment", [
     ({"spce": {}}, "spce: unknown key; allowed keys: name, base"),
     ({"space": {"optim.lrr": {"type": "choice", "values": [1]}}}, "space.optim.lrr: value 1: optim.lrr: unknown key"),
-    ({"space": {"optim.lr": {"type": "choice", "values": [-1.0]}}}, "space.optim.lr: value -1.0: optim.lr: must be > 0"),
+    ({"space": {"optim.lr": {"type": "choice", "values": [-1.0]}}},
+     "space.optim.lr: value -1.0: optim.lr: must be > 0"),
     ({"space": {"optim.lr": {"type": "normal", "low": 1}}}, "space.optim.lr.type: got 'normal'"),
     ({"space": {"optim.lr": {"type": "uniform", "low": 1e-3}}}, "space.optim.lr.high: required"),
     ({"space": {"optim.lr": {"type": "loguniform", "low": 0.0, "high": 1.0}}}, "space.optim.lr.low: must be > 0"),
@@ -136,7 +150,8 @@ def test_existing_study_needs_resume_and_the_same_space(tmp_path):
 def test_reclaim_fails_trials_of_dead_sweeps_and_retries_them(tmp_path):
     quiet_optuna()
     spec = load_sweep(write_sweep(tmp_path, GRID))
-    study = open_study(spec, open_storage(f"sqlite:///{tmp_path / 'study.db'}"), resume=False)
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = open_study(spec, storage, resume=False)
     host = socket.gethostname()
     params = []
     for outcome in ("dead-driver", "diverged", "completed"):
@@ -155,39 +170,61 @@ def test_reclaim_fails_trials_of_dead_sweeps_and_retries_them(tmp_path):
     alive.set_user_attr("driver_pid", os.getppid())
     assert budget_counts(study) == (2, 2, 0)  # the diverged trial uses up budget; nothing counts the stale one
 
-    assert reclaim_trials(study, budget=4, driver_id="me", wait_s=0.0) == [0]
+    assert reclaim_trials(study, storage, budget=4, driver_id="me", wait_s=0.0) == [0]
     trials = study.get_trials()
     assert trials[0].state == optuna.trial.TrialState.FAIL and trials[0].user_attrs["outcome"] == "stale"
     assert trials[3].state == optuna.trial.TrialState.RUNNING
     retry = trials[4]
     assert retry.state == optuna.trial.TrialState.WAITING and retry.user_attrs["retry_of"] == 0
     assert budget_counts(study) == (2, 1, 1)
-    assert reclaim_trials(study, budget=4, wait_s=0.0) == []  # one retry per stale trial
+    assert reclaim_trials(study, storage, budget=4, wait_s=0.0) == []  # one retry per stale trial
     asked = study.ask()
     assert suggest_params(asked, spec) == params[0]  # the retry runs the stale trial's parameters
 
 
-def test_epoch_monitor_reports_and_prunes(tmp_path, monkeypatch):
+def _study_with_a_finished_trial():
     quiet_optuna()
     study = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
     done = study.ask()
     for e in (1, 2, 3):
         done.report(10.0, e)
     study.tell(done, 10.0)
+    return study
+
+
+def test_epoch_callback_reports_and_prunes():
+    study = _study_with_a_finished_trial()
     trial = study.ask()
-    run = tmp_path / "run"
-    run.mkdir()
-    kills = []
-    monkeypatch.setattr(os, "kill", lambda pid, sig: kills.append((pid, sig)))
-    monitor = _EpochMonitor(trial, run, "val/mpjpe22_avg_mm", prune=True)
-    monitor.poll(allow_prune=True)  # no metrics yet
-    with (run / "metrics.jsonl").open("w") as fh:
-        fh.write(json.dumps({"step": 5, "train/loss": 1.0}) + "\n")
-        fh.write(json.dumps({"step": 10, "epoch": 1, "val/mpjpe22_avg_mm": 50.0}) + "\n")
-        fh.write('{"step": 20, "epoch": 2, "val/mpj')  # being written
-    monitor.poll(allow_prune=True)
-    assert monitor.pruned_at == 1 and kills == [(os.getpid(), signal.SIGTERM)]
+    reporter = ObjectiveReporter(functools.partial(report_epoch, trial), "val/mpjpe22_avg_mm", prune=True)
+    assert reporter(1, {"epoch": 1, "train/epoch_loss": 1.0}) is None  # no validation in this row: nothing to report
+    assert reporter(1, {"epoch": 1, "val/mpjpe22_avg_mm": 50.0}) == "pruned"  # fit stops after the checkpoint
+    assert reporter.pruned_at == 1
     assert study.get_trials()[1].intermediate_values == {1: 50.0}
+
+
+def test_epoch_callback_asks_the_driver_over_the_channel():
+    study = _study_with_a_finished_trial()
+    trial = study.ask()
+    driver_end, fds = open_channel()
+    child_end = Channel(*fds)
+    served = {}
+    server = threading.Thread(target=lambda: served.update(result=_serve(trial, driver_end)))
+    server.start()
+    reporter = ObjectiveReporter(channel_reporter(child_end), "val/mpjpe22_avg_mm", prune=False)
+    assert reporter(1, {"epoch": 1, "val/mpjpe22_avg_mm": 50.0}) is None  # reported, never pruned without a pruner
+    child_end.send({"attrs": {"run_dir": "/tmp/x"}})
+    child_end.send({"result": {"state": "PRUNED", "value": None, "attrs": {}}})
+    child_end.close()
+    server.join(10)
+    driver_end.close()
+    assert served["result"]["state"] == "PRUNED"
+    frozen = study.get_trials()[1]
+    assert frozen.intermediate_values == {1: 50.0} and frozen.user_attrs["run_dir"] == "/tmp/x"
+    gone_end, gone_fds = open_channel()
+    orphan = Channel(*gone_fds)
+    gone_end.close()  # the driver is gone: the run stops at this epoch's end, as interrupted
+    assert ObjectiveReporter(channel_reporter(orphan), "val/x", prune=True)(1, {"val/x": 1.0}) == "interrupted"
+    orphan.close()
 
 
 def test_sweep_cli_errors_are_one_line(tmp_path, capsys):

@@ -199,7 +199,7 @@ def test_capture_records_stcformer_layout() -> None:
     assert ("decoder.blocks.0.cross_attn", "temporal", "cross", (2, 2, 25, 10)) in kinds
     assert ("decoder.blocks.1.cross_attn", "spatial", "cross", (2, 2, 22, 22)) in kinds
     assert len(records) == 2 * 2 + 2 * 4
-    causal = [r for r in records if r.block == "decoder.blocks.0.self_attn" and r.kind == "temporal"][0]
+    causal = next(r for r in records if r.block == "decoder.blocks.0.self_attn" and r.kind == "temporal")
     assert torch.all(causal.weights.triu(diagonal=1) == 0)
     assert isinstance(model, STCFormer) and not isinstance(model, STCFormerAR)
 

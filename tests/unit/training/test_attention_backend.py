@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from crisscross.config import ConfigError, load_config
 from crisscross.data.skeleton import H36M_SKELETON
+from crisscross.models.registry import build_model
 from crisscross.training.attention_backend import attention_backend, resolve_attention_backend
-from crisscross.training.loop import build_model
 
 
 def test_auto_resolves_to_explicit_on_cpu_and_pytorch_default_on_cuda():

@@ -1,0 +1,68 @@
+"""Dataset archives (``.tar.xz`` and other ``tar`` files) unpacked once into the cache folder.
+
+An archive is unpacked into ``<cache>/datasets/<archive name without .tar*>`` (never next to the archive, e.g. into a
+repository) and reused while its bytes are unchanged: a marker file in the unpacked folder records the archive's
+digest. Unpacking goes to a temporary sibling folder that is renamed into place, so concurrent processes never see a
+half-unpacked copy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from crisscross.data.cache import file_digest, resolve_cache_dir
+from crisscross.data.errors import DataError
+
+__all__ = ["UNPACK_MARKER", "find_archive", "unpack_once"]
+
+#: Name of the marker file holding the digest of the archive a folder was unpacked from.
+UNPACK_MARKER = ".crisscross-unpacked"
+
+
+def find_archive(folder: Path, patterns: Sequence[str]) -> Path | None:
+    """The first archive in ``folder`` matching ``patterns`` (tried in order, names sorted); ``None`` if none."""
+    if not folder.is_dir():
+        return None
+    for pattern in patterns:
+        archives = sorted(folder.glob(pattern))
+        if archives:
+            return archives[0]
+    return None
+
+
+def unpack_once(archive: Path, cache_dir: str | Path | None) -> Path:
+    """Unpack ``archive`` into ``<cache>/datasets/<name>`` unless already done for the same archive bytes.
+
+    Raises:
+        DataError: the archive cannot be read or unpacked.
+    """
+    digest = file_digest(archive)
+    stem = archive.name.split(".tar")[0]
+    target = resolve_cache_dir(cache_dir) / "datasets" / stem
+    marker = target / UNPACK_MARKER
+    if marker.is_file() and marker.read_text().strip() == digest:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=target.parent))
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            tar.extractall(staging, filter="data")
+        (staging / UNPACK_MARKER).write_text(digest + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        try:
+            os.replace(staging, target)
+        except OSError:  # another process finished first; use its copy when it is complete
+            if not (marker.is_file() and marker.read_text().strip() == digest):
+                raise
+    except (tarfile.TarError, OSError) as err:
+        raise DataError(f"{archive}: cannot unpack ({err})") from None
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target

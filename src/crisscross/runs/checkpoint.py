@@ -1,0 +1,216 @@
+"""Self-describing checkpoints, written atomically and loadable with ``torch.load(weights_only=True)``.
+
+A checkpoint holds the unwrapped model state (no ``_orig_mod.``/``module.`` prefixes), the optimizer,
+scaler and EMA states, the counters and RNG states needed for an exact resume, and everything needed
+to use the model alone: the resolved config, model name and arguments, skeleton name, predicted joints,
+frame rate and input/output lengths.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from crisscross.data.skeleton import skeleton_from_meta
+from crisscross.models.registry import build_model
+from crisscross.runs.folders import CHECKPOINTS_DIR
+
+__all__ = [
+    "CheckpointError",
+    "average_weights",
+    "evaluation_weights",
+    "export_checkpoint",
+    "load_checkpoint",
+    "load_model_from_checkpoint",
+    "load_weights_for_finetuning",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "unwrap_model",
+]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, unreadable or lacks a required entry."""
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module under DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        elif isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            return model
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, fsync, rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def resolve_checkpoint(source: str | Path) -> Path:
+    """A checkpoint file from a run folder (``checkpoints/best.pt``, else ``last.pt``) or a file path."""
+    path = Path(source)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / CHECKPOINTS_DIR / name).is_file():
+                return path / CHECKPOINTS_DIR / name
+        raise CheckpointError(f"{path} holds no checkpoints/best.pt or checkpoints/last.pt")
+    if not path.exists():
+        raise CheckpointError(f"{path} is neither a run folder nor a checkpoint file")
+    return path
+
+
+REQUIRED_KEYS = ("model_state", "model_name", "model_args", "config", "meta")
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True`` and check it is self-describing."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(f"checkpoint {path} cannot be read: {type(err).__name__}: {err}") from None
+    missing = [k for k in REQUIRED_KEYS if k not in payload]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}; is it a crisscross checkpoint?")
+    return payload
+
+
+def evaluation_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights a checkpoint's evaluation uses: the EMA average when the run kept one, else the model's."""
+    return ckpt.get("ema_state") or ckpt["model_state"]
+
+
+# What a released (exported) checkpoint keeps: enough to rebuild, evaluate and cite the model, nothing to resume.
+EXPORT_KEYS = ("model_name", "model_args", "config", "meta")
+
+
+def export_checkpoint(src: str | Path | Sequence[str | Path], dst: str | Path, *,
+                      dtype: torch.dtype = torch.float32) -> Path:
+    """Write the evaluation weights of checkpoint ``src`` (or a run folder's ``best.pt``) to a new file ``dst``.
+
+    The EMA weights are exported when the run kept them (they are what its evaluation used); optimizer, scaler,
+    RNG and resume state are dropped, and floating-point tensors are stored as ``dtype``. The training
+    provenance (updates, epochs, wall time) is kept under ``meta["training"]``. Never overwrites ``dst``.
+
+    Several sources are averaged uniformly, parameter by parameter (a "uniform soup", Wortsman et al. 2022):
+    they must describe the same forecaster (:func:`average_weights`), and only runs fine-tuned from one
+    starting point average well. Config and metadata come from the first source; ``meta["averaged_from"]``
+    lists every source with its training provenance.
+    """
+    sources = [Path(src)] if isinstance(src, (str, Path)) else [Path(s) for s in src]
+    if not sources:
+        raise ValueError("export_checkpoint needs at least one source")
+    sources = [s / CHECKPOINTS_DIR / "best.pt" if s.is_dir() else s for s in sources]
+    dst = Path(dst)
+    if dst.exists():
+        raise FileExistsError(f"{dst} exists; choose a new file name (checkpoints are never overwritten)")
+    ckpts = [load_checkpoint(s) for s in sources]
+    state = evaluation_weights(ckpts[0]) if len(ckpts) == 1 else average_weights(ckpts, sources)
+    first = ckpts[0]
+    payload = {k: first[k] for k in EXPORT_KEYS}
+    payload["model_state"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    provenance = [{"checkpoint": str(s), "weights": "ema" if c.get("ema_state") else "model",
+                   "training": dict(c.get("train_state") or {})} for s, c in zip(sources, ckpts)]
+    payload["meta"] = dict(payload["meta"], training=provenance[0]["training"], exported_from=str(sources[0]),
+                           weights=provenance[0]["weights"])
+    if len(ckpts) > 1:
+        payload["meta"]["averaged_from"] = provenance
+    return save_checkpoint(dst, payload)
+
+
+# What must agree for two checkpoints' weights to be averaged or exchanged.
+_IDENTITY_KEYS = ("predicted_joints", "input_frames", "output_frames")
+
+
+def _differing_keys(a: dict[str, Any], b: dict[str, Any], keys: Sequence[str] | None = None) -> list[str]:
+    """The keys (all of both dicts' by default) whose values differ between ``a`` and ``b``, sorted."""
+    return sorted(k for k in (keys if keys is not None else set(a) | set(b)) if a.get(k) != b.get(k))
+
+
+def average_weights(ckpts: Sequence[dict[str, Any]], sources: Sequence[str | Path]) -> dict[str, torch.Tensor]:
+    """The uniform average of several checkpoints' evaluation weights, in float32.
+
+    Every checkpoint must hold the same registry model with the same ``model_args``, predicted joints and
+    window lengths, and parameters of the same names and shapes; else a :class:`CheckpointError` names the
+    file and what differs. Integer buffers (counters) are taken from the first checkpoint.
+    """
+    ref, ref_src = ckpts[0], sources[0]
+    ref_state = evaluation_weights(ref)
+    total = {k: v.float().clone() if v.is_floating_point() else v for k, v in ref_state.items()}
+    for ckpt, src in zip(ckpts[1:], sources[1:]):
+        if ckpt["model_name"] != ref["model_name"]:
+            raise CheckpointError(f"cannot average {src} ({ckpt['model_name']}) with {ref_src} ({ref['model_name']})")
+        differing = _differing_keys(ckpt["model_args"], ref["model_args"])
+        differing += _differing_keys(ckpt["meta"], ref["meta"], _IDENTITY_KEYS)
+        if differing:
+            raise CheckpointError(f"cannot average {src} with {ref_src}: they differ in {', '.join(differing)}")
+        state = evaluation_weights(ckpt)
+        if set(state) != set(ref_state) or any(state[k].shape != ref_state[k].shape for k in ref_state):
+            raise CheckpointError(f"cannot average {src} with {ref_src}: their parameter names or shapes differ")
+        for k, v in state.items():
+            if v.is_floating_point():
+                total[k] += v.float()
+    return {k: v / len(ckpts) if v.is_floating_point() else v for k, v in total.items()}
+
+
+def load_weights_for_finetuning(model: nn.Module, src: str | Path, *, model_name: str, model_args: dict[str, Any],
+                                predicted_joints: list[str], input_frames: int, output_frames: int) -> Path:
+    """Copy the evaluation weights of checkpoint or run folder ``src`` (:func:`resolve_checkpoint`) into ``model``.
+
+    This starts a new run from trained weights (``train.init_from``); the optimizer, schedule and counters start
+    afresh. The checkpoint must describe the same forecaster: registry name, predicted joints, window lengths
+    and parameter shapes, else a :class:`CheckpointError` names the file and what differs. Arguments that leave
+    the parameters unchanged (dropout, drop_path) may differ. Returns the file that was read.
+    """
+    src = resolve_checkpoint(Path(src).expanduser())
+    ckpt = load_checkpoint(src)
+    meta = ckpt["meta"]
+    wanted = {"model_name": model_name, "predicted_joints": list(predicted_joints), "input_frames": input_frames,
+              "output_frames": output_frames}
+    found = {"model_name": ckpt["model_name"], **{k: meta.get(k) for k in _IDENTITY_KEYS}}
+    found["predicted_joints"] = list(found["predicted_joints"] or [])
+    for key, value in wanted.items():
+        if found[key] != value:
+            raise CheckpointError(f"train.init_from: checkpoint {src} has {key}={found[key]!r}, "
+                                  f"but this run's config needs {value!r}")
+    try:
+        model.load_state_dict(evaluation_weights(ckpt))
+    except RuntimeError as err:
+        differing = _differing_keys(model_args, ckpt["model_args"])
+        detail = "; ".join(line.strip() for line in str(err).splitlines()[1:4])
+        raise CheckpointError(f"train.init_from: the weights in {src} do not fit this model (model.args that differ: "
+                              f"{', '.join(differing) or 'none'}): {detail}") from None
+    return src
+
+
+def load_model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild the model a checkpoint describes and load its (EMA if present) weights."""
+    ckpt = load_checkpoint(path)
+    meta = ckpt["meta"]
+    skeleton = skeleton_from_meta(meta)
+    model = build_model(ckpt["model_name"], ckpt["model_args"], skeleton, meta["input_frames"], meta["output_frames"])
+    model.load_state_dict(evaluation_weights(ckpt))
+    return model.to(device).eval(), ckpt
