@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from crisscross.evaluation.forecasting import FULL_JOINTS_KEY, PREDICTED_JOINTS_KEY
-from crisscross.tasks.forecasting.tables import action_table, horizon_table
+from crisscross.tasks.registry import get_task
 from crisscross.tasks.sources import evaluate_source
 
 __all__ = ["add_parser", "run"]
@@ -27,8 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", help="evaluation protocol name (see crisscross datasets --protocols)")
     p.add_argument("--actions", help="comma-separated actions to restrict to, e.g. walking,eating")
     p.add_argument("--device", default="auto")
-    p.add_argument("--joints", choices=("22", "32", "both"), default="both", help="which joint averaging to print")
+    p.add_argument("--joints", choices=("22", "32", "both"), default="both",
+                   help="forecasting: which joint averaging to print")
     p.add_argument("--per-action", action="store_true", help="also print the per-action table")
+    p.add_argument("--no-flip", action="store_true", help="lifting: no test-time flip augmentation (on by default)")
     p.add_argument("--output", metavar="FILE.json", help="write the full result as JSON (never overwrites)")
     p.set_defaults(run=run)
 
@@ -38,20 +39,8 @@ def run(args: argparse.Namespace) -> int:
     actions = tuple(a.strip() for a in args.actions.split(",") if a.strip()) if args.actions else None
     result = evaluate_source(args.source, model_name=args.model, dataset=args.dataset, split=args.split,
                              protocol=args.protocol, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                             actions=actions, device=args.device)
-    label = result["model"]
-    print(f"{label} on {result['dataset']} / {result['split']}, protocol {result['protocol']}, "
-          f"{result['num_windows']} windows")
-    keys = {"22": [PREDICTED_JOINTS_KEY], "32": [FULL_JOINTS_KEY],
-            "both": [PREDICTED_JOINTS_KEY, FULL_JOINTS_KEY]}[args.joints]
-    for key in keys:
-        what = ("over the predicted joints" if key == PREDICTED_JOINTS_KEY else
-                "over all joints, copied and constant joints included (the literature's averaging)")
-        print(f"\nMPJPE (mm) {what}, {result['joint_counts'][key]} joints")
-        print(horizon_table({label: result}, key))
-        if args.per_action:
-            print()
-            print(action_table(result, key))
+                             actions=actions, device=args.device, options={"flip": False} if args.no_flip else None)
+    print(get_task(result["task"]).report(result, result["model"], per_action=args.per_action, joints=args.joints))
     if args.output:
         out = Path(args.output)
         if out.exists():

@@ -30,10 +30,17 @@ def run(args: argparse.Namespace) -> int:
                          f"({', '.join(with_skeleton)}); user recordings bring their own, counted by training on them")
     skeleton = get_skeleton(DATASETS[args.dataset].skeleton)
     rows = []
-    for name in list_models():
+    for name in list_models("forecasting"):
         model = build_model(name, {}, skeleton, args.input_frames, args.output_frames)
         entry = get_model_entry(name)
         rows.append([name, f"{count_parameters(model):,}", "yes" if entry.trainable else "no", entry.description])
-    print(f"{len(skeleton.predicted)} joints ({skeleton.name}), {args.input_frames} -> {args.output_frames} frames")
+    print(f"Forecasting: {len(skeleton.predicted)} joints ({skeleton.name}), {args.input_frames} -> "
+          f"{args.output_frames} frames")
+    print(tabulate(rows, headers=["model", "parameters", "trainable", "description"], tablefmt="github"))
+    lifting = get_skeleton("h36m17")
+    rows = [[name, f"{count_parameters(build_model(name, {}, lifting, 27, 1)):,}",
+             "yes" if get_model_entry(name).trainable else "no", get_model_entry(name).description]
+            for name in list_models("lifting")]
+    print(f"\nLifting: {lifting.num_joints} joints ({lifting.name}), 27 frames of 2D keypoints -> the centre frame")
     print(tabulate(rows, headers=["model", "parameters", "trainable", "description"], tablefmt="github"))
     return 0

@@ -41,13 +41,14 @@ def run(args: argparse.Namespace) -> int:
               f"{result.train_time_s:.0f} s")
     ev = result.eval
     rows = {f"{ev['model']}": ev}
+    task = get_task(result.config.task)
     if not args.no_baseline:
         d = result.config.data  # the resumed run's own config when cfg is None
-        base = evaluate_source(model_name="zero-velocity", dataset=ev["dataset"], split=ev["split"],
-                               protocol=ev["protocol"], data_dir=d.data_dir, cache_dir=d.cache_dir,
-                               input_frames=ev["input_frames"], output_frames=ev["output_frames"], actions=d.actions)
-        rows["zero-velocity"] = base
-    print("\n" + get_task(result.config.task).results_table(rows))
+        rows[task.baseline_model] = evaluate_source(
+            model_name=task.baseline_model, dataset=ev["dataset"], split=ev["split"], protocol=ev["protocol"],
+            data_dir=d.data_dir, cache_dir=d.cache_dir, input_frames=ev["input_frames"],
+            output_frames=ev["output_frames"], actions=d.actions, task=task.name)
+    print("\n" + task.results_table(rows))
     print(f"\nrun folder: {result.run_dir}  (train time {result.train_time_s:.0f} s, {result.steps} steps)")
     sys.stdout.flush()
     return 0

@@ -4,7 +4,9 @@
   (``kinematics.py``, no axis swap) the vertical axis is ``y`` (index 1): in the rest pose the legs hang along -y and on
   the real H3.6M data the head is ~1.4 m above the toes along +y (checked in ``tests/realdata``).
 * :func:`mirror`: left/right reflection: negate the lateral axis (``x``, the subject's left) and swap the left/right
-  joints with :meth:`~crisscross.data.skeleton.Skeleton.mirror_permutation`.
+  joints with :meth:`~crisscross.data.skeleton.Skeleton.mirror_permutation`. It takes any ``Tensor[..., J, C]``, so it
+  is also the horizontal flip of 2D-to-3D lifting's test-time augmentation: the same call flips the 2D inputs
+  (normalised screen coordinates, ``x`` in [-1, 1], C = 2) and the 3D camera-frame outputs (C = 3).
 * :func:`reverse_time`: play the window backwards (siMLPe's only augmentation). Apply it to the whole window (past and
   future together) before splitting it.
 
@@ -45,16 +47,16 @@ def rotate_vertical(x: torch.Tensor, angle_rad: torch.Tensor | float, vertical_a
 
 
 def mirror(x: torch.Tensor, permutation: Sequence[int] | torch.Tensor, lateral_axis: int = 0) -> torch.Tensor:
-    """Reflect left and right.
+    """Reflect left and right (also the horizontal flip of 2D keypoints and 3D camera-frame poses).
 
     Args:
-        x: Tensor[B, T, J, 3] positions.
+        x: Tensor[..., J, C] positions, any leading dimensions and any C (3 for 3D positions, 2 for 2D keypoints).
         permutation: joint permutation swapping left and right over these J joints
-            (``skeleton.mirror_permutation(joints)``).
-        lateral_axis: index of the left-right axis (0 = ``x``).
+            (``skeleton.mirror_permutation(joints)``); joint ``j`` of the result is joint ``permutation[j]`` of ``x``.
+        lateral_axis: index of the left-right coordinate (0 = ``x``).
 
     Returns:
-        Tensor[B, T, J, 3] with the lateral coordinate negated and left/right joints exchanged.
+        Tensor[..., J, C] with the lateral coordinate negated and left/right joints exchanged.
     """
     perm = torch.as_tensor(permutation, dtype=torch.long, device=x.device)
     if perm.numel() != x.shape[-2]:

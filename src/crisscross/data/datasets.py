@@ -25,6 +25,7 @@ from crisscross.data.cache import ArrayCache
 from crisscross.data.cmu import CMU_DATASET
 from crisscross.data.errors import DataError
 from crisscross.data.h36m import H36M_DATASET
+from crisscross.data.lifting_sources import LIFTING_DATASETS
 from crisscross.data.motion import MotionSet
 from crisscross.data.registry import (
     DATASETS,
@@ -54,7 +55,7 @@ __all__ = [
 
 DATA_ENV_VAR = "CRISSCROSS_DATA"
 
-for _entry in (SYNTHETIC_DATASET, H36M_DATASET, CMU_DATASET, NPZ_DATASET):
+for _entry in (SYNTHETIC_DATASET, H36M_DATASET, CMU_DATASET, NPZ_DATASET, *LIFTING_DATASETS):
     register_dataset(_entry)
 
 

@@ -83,7 +83,8 @@ class DataDirReport:
         return "\n".join(lines)
 
 
-#: ``load(split, folder, cache, actions)``: one split as a :class:`MotionSet`. ``folder`` is what
+#: ``load(split, folder, cache, actions)``: one split as a :class:`MotionSet` (a ``LiftingSet`` for lifting
+#: datasets). ``folder`` is what
 #: :func:`~crisscross.data.datasets.find_data_dir` resolved (``None`` when the dataset needs no folder); ``actions``
 #: ``None`` means all. Raises :class:`DataError` for unknown actions and missing or malformed files.
 LoadFn = Callable[[str, Path | None, ArrayCache, Sequence[str] | None], MotionSet]
@@ -130,6 +131,7 @@ class DatasetEntry:
     archive_patterns: tuple[str, ...] = ()
     expected_layout: str = "recordings"
     cache_namespace: str = "arrays"
+    task: str = "forecasting"  # the task whose samples ``load`` returns: a MotionSet (forecasting), a LiftingSet
 
     def has_layout(self, folder: Path) -> bool:
         """Whether ``folder`` holds this dataset's layout (directly or in an accepted sub-folder)."""

@@ -23,7 +23,10 @@ import torch
 __all__ = [
     "BODY_PARTS",
     "CMU_SKELETON",
+    "H36M_17_FROM_32",
+    "H36M_17_SKELETON",
     "H36M_SKELETON",
+    "HUMANEVA_15_SKELETON",
     "SKELETONS",
     "Skeleton",
     "get_skeleton",
@@ -45,7 +48,8 @@ class Skeleton:
         name: short identifier (``"h36m"``, ``"cmu"``, ...).
         joint_names: one unique name per joint, length J.
         parents: parent index per joint, ``-1`` for the root; every parent index is smaller than its child's.
-        offsets_mm: bone offset of each joint from its parent in the parent's frame, J x 3, millimetres.
+        offsets_mm: bone offset of each joint from its parent in the parent's frame, J x 3, millimetres; empty for a
+            keypoint layout that is never driven by forward kinematics (the lifting skeletons).
         predicted: sorted indices of the joints models predict (22 for H3.6M).
         copies: ``(dst, src)`` pairs; at evaluation joint ``dst`` takes the (predicted) position of joint ``src``
             because the two always coincide.
@@ -70,7 +74,7 @@ class Skeleton:
         num_joints = len(self.joint_names)
         if len(set(self.joint_names)) != num_joints:
             raise ValueError(f"skeleton {self.name!r}: joint names are not unique")
-        if len(self.parents) != num_joints or len(self.offsets_mm) != num_joints:
+        if len(self.parents) != num_joints or len(self.offsets_mm) not in (0, num_joints):
             raise ValueError(
                 f"skeleton {self.name!r}: {num_joints} names but {len(self.parents)} parents "
                 f"and {len(self.offsets_mm)} offsets"
@@ -105,6 +109,8 @@ class Skeleton:
         Returns:
             Tensor[J, 3] in millimetres.
         """
+        if not self.offsets_mm:
+            raise ValueError(f"skeleton {self.name!r} is a keypoint layout without bone offsets")
         return torch.tensor(self.offsets_mm, dtype=dtype, device=device)
 
     def copy_destinations(self) -> tuple[int, ...]:
@@ -313,7 +319,42 @@ CMU_SKELETON = Skeleton(
     ),
 )
 
-SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M_SKELETON, CMU_SKELETON)}
+# The 17-joint Human3.6M layout of the lifting literature (VideoPose3D ``h36m_dataset.py``): joints
+# 0 1 2 3 6 7 8 12 13 14 15 17 18 19 25 26 27 of the 32, with both shoulders re-parented to the thorax. Its joints are
+# camera-frame keypoints: x right in the image, y down, z away from the camera.
+H36M_17_FROM_32: tuple[int, ...] = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
+H36M_17_SKELETON = Skeleton(
+    name="h36m17",
+    joint_names=("Hips", "RightHip", "RightKnee", "RightAnkle", "LeftHip", "LeftKnee", "LeftAnkle", "Spine",
+                 "Thorax", "Neck", "Head", "LeftShoulder", "LeftElbow", "LeftWrist", "RightShoulder", "RightElbow",
+                 "RightWrist"),
+    parents=(-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15),
+    offsets_mm=(),
+    predicted=tuple(range(17)),
+    mirror_pairs=((4, 1), (5, 2), (6, 3), (11, 14), (12, 15), (13, 16)),
+    body_parts=(_TORSO, _RIGHT_LEG, _RIGHT_LEG, _RIGHT_LEG, _LEFT_LEG, _LEFT_LEG, _LEFT_LEG, _TORSO, _TORSO, _TORSO,
+                _TORSO, _LEFT_ARM, _LEFT_ARM, _LEFT_ARM, _RIGHT_ARM, _RIGHT_ARM, _RIGHT_ARM),
+    vertical_axis=1,
+    lateral_axis=0,
+)
+
+# HumanEva-I's 15 joints as VideoPose3D lays them out (``humaneva_dataset.py``; left joints 2 3 4 8 9 10).
+HUMANEVA_15_SKELETON = Skeleton(
+    name="humaneva15",
+    joint_names=("Pelvis", "Thorax", "LeftShoulder", "LeftElbow", "LeftWrist", "RightShoulder", "RightElbow",
+                 "RightWrist", "LeftHip", "LeftKnee", "LeftAnkle", "RightHip", "RightKnee", "RightAnkle", "Head"),
+    parents=(-1, 0, 1, 2, 3, 1, 5, 6, 0, 8, 9, 0, 11, 12, 1),
+    offsets_mm=(),
+    predicted=tuple(range(15)),
+    mirror_pairs=((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13)),
+    body_parts=(_TORSO, _TORSO, _LEFT_ARM, _LEFT_ARM, _LEFT_ARM, _RIGHT_ARM, _RIGHT_ARM, _RIGHT_ARM, _LEFT_LEG,
+                _LEFT_LEG, _LEFT_LEG, _RIGHT_LEG, _RIGHT_LEG, _RIGHT_LEG, _TORSO),
+    vertical_axis=1,
+    lateral_axis=0,
+)
+
+SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M_SKELETON, CMU_SKELETON, H36M_17_SKELETON,
+                                                      HUMANEVA_15_SKELETON)}
 
 
 def get_skeleton(name: str) -> Skeleton:

@@ -1,4 +1,4 @@
-"""Forecasting evaluation protocols as named, frozen records, and the exact test-window rules they use.
+"""Evaluation protocols as named, frozen records: forecasting (with the exact test-window rules below) and lifting.
 
 Window rules (all on the 25 fps sequences, frame indices 0-based within a sequence; ``n_in``/``n_out`` = input/output
 frames, ``seq_len = n_in + n_out``):
@@ -43,6 +43,7 @@ __all__ = [
     "PROTOCOLS",
     "WINDOW_RULES",
     "ForecastProtocol",
+    "LiftingProtocol",
     "check_protocol_fits",
     "default_protocol_name",
     "get_protocol",
@@ -132,7 +133,81 @@ def _h36m(input_frames: int, rule: str, description: str) -> ForecastProtocol:
     return ForecastProtocol(f"h36m-{input_frames}-25-{rule}", "h36m", input_frames, 25, rule, description=description)
 
 
-PROTOCOLS: dict[str, ForecastProtocol] = {
+@dataclass(frozen=True)
+class LiftingProtocol:
+    """A named 2D-to-3D lifting protocol; result files record its ``name`` and ``version``.
+
+    Every frame of every test sequence is a sample (the model sees the ``receptive_field`` frames centred on it, the
+    ends of a sequence padded by repeating the first or last frame); errors are in millimetres on root-relative
+    camera-frame poses; the headline figure is the mean over action groups (the action name before its take number),
+    with test-time horizontal flip averaging unless switched off.
+
+    Attributes:
+        name: unique identifier.
+        dataset: the dataset registry name it reads.
+        receptive_field: frames the model sees per sample (odd).
+        train_subjects: subjects of the training split.
+        test_subjects: subjects of the test split.
+        actions: the action groups scored (``()``: every action of the split).
+        by_subject: also report every subject's figures (HumanEva-I is reported per subject and action).
+        fps: frame rate of the data.
+        split: split the published numbers use.
+        description: one line for listings.
+        version: bumped whenever the samples or averaging of this name change.
+        variants: other datasets with the same splits the protocol also applies to (other 2D detections).
+    """
+
+    name: str
+    dataset: str
+    receptive_field: int
+    train_subjects: tuple[str, ...]
+    test_subjects: tuple[str, ...]
+    actions: tuple[str, ...] = ()
+    by_subject: bool = False
+    fps: float = 50.0
+    split: str = "test"
+    description: str = ""
+    version: int = 1
+    variants: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.receptive_field < 1 or self.receptive_field % 2 == 0:
+            raise ValueError(f"protocol {self.name!r}: the receptive field must be odd, got {self.receptive_field}")
+
+    @property
+    def input_frames(self) -> int:
+        """Frames a model sees per sample (the receptive field), as for forecasting protocols."""
+        return self.receptive_field
+
+    @property
+    def output_frames(self) -> int:
+        """Frames scored per sample: the centre frame."""
+        return 1
+
+
+_H36M_LIFT_TRAIN, _H36M_LIFT_TEST = ("S1", "S5", "S6", "S7", "S8"), ("S9", "S11")
+
+
+def _lifting_protocols() -> tuple[LiftingProtocol, ...]:
+    npz = tuple(LiftingProtocol(
+        f"h36m-lift-{r}", "h36m-npz", r, _H36M_LIFT_TRAIN, _H36M_LIFT_TEST, variants=("h36m-npz-cpn",),
+        description=f"Human3.6M lifting (VideoPose3D files), {r} frames, train S1 S5 S6 S7 S8, test S9 S11, "
+                    "17 joints, every frame") for r in (27, 81, 243))
+    expmap = tuple(LiftingProtocol(
+        f"h36m-expmap-lift-{r}", "h36m-expmap", r, _H36M_LIFT_TRAIN[:1] + _H36M_LIFT_TRAIN[2:], _H36M_LIFT_TEST,
+        variants=("h36m-expmap-noisy2d",),
+        description=f"Human3.6M exp-map motion projected with the real cameras, {r} frames, train S1 S6 S7 S8 "
+                    "(S5 absent), test S9 S11; one fixed skeleton: easier than the benchmark, not comparable")
+        for r in (27, 81, 243))
+    humaneva = tuple(LiftingProtocol(
+        f"humaneva-lift-{r}", "humaneva", r, ("Train/S1", "Train/S2", "Train/S3"),
+        ("Validate/S1", "Validate/S2", "Validate/S3"), actions=("Walking", "Jog", "Box"), by_subject=True, fps=60.0,
+        description=f"HumanEva-I (VideoPose3D), {r} frames, train Train/S1-S3, test Validate/S1-S3, Walk Jog Box, "
+                    "per subject") for r in (27, 81))
+    return npz + expmap + humaneva
+
+
+PROTOCOLS: dict[str, ForecastProtocol | LiftingProtocol] = {
     p.name: p
     for p in (
         _h36m(10, "256", "H3.6M, 10 -> 25 frames, 256 windows per action (HisRepItself/siMLPe draws)"),
@@ -153,16 +228,18 @@ PROTOCOLS: dict[str, ForecastProtocol] = {
                          description="user recordings, 10 -> 25 frames, predicted part every 5 frames from frame 50"),
         ForecastProtocol("npz-50-25", "npz", 50, 25, "strided", stride=5,
                          description="user recordings, 50 -> 25 frames, same future frames as npz-10-25"),
+        *_lifting_protocols(),
     )
 }
 
 
 def list_protocols(dataset: str | None = None) -> list[str]:
     """Protocol names, sorted, optionally only those of one dataset."""
-    return sorted(n for n, p in PROTOCOLS.items() if dataset is None or p.dataset == dataset)
+    return sorted(n for n, p in PROTOCOLS.items()
+                  if dataset is None or dataset in (p.dataset, *getattr(p, "variants", ())))
 
 
-def get_protocol(name: str) -> ForecastProtocol:
+def get_protocol(name: str) -> ForecastProtocol | LiftingProtocol:
     """The protocol called ``name``.
 
     Raises:

@@ -47,6 +47,7 @@ class ModelEntry:
     builder: Callable[..., nn.Module]
     description: str
     trainable: bool = True
+    task: str = "forecasting"  # forecasting models map 3D poses to 3D poses; lifting models map 2D keypoints to 3D
 
 
 # Filled by the @register_model decorators of the model modules, which ``crisscross/models/__init__.py`` imports;
@@ -54,22 +55,22 @@ class ModelEntry:
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, description: str = "", trainable: bool = True) -> Callable:
-    """Decorator registering ``builder`` under ``name`` (kebab-case, unique)."""
+def register_model(name: str, description: str = "", trainable: bool = True, task: str = "forecasting") -> Callable:
+    """Decorator registering ``builder`` under ``name`` (kebab-case, unique) for ``task``."""
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
         doc = description or next(iter((builder.__doc__ or "").strip().splitlines()), "")
-        _MODELS[name] = ModelEntry(name=name, builder=builder, description=doc, trainable=trainable)
+        _MODELS[name] = ModelEntry(name=name, builder=builder, description=doc, trainable=trainable, task=task)
         return builder
 
     return decorate
 
 
-def list_models() -> list[str]:
-    """Names of every registered model, sorted."""
-    return sorted(_MODELS)
+def list_models(task: str | None = None) -> list[str]:
+    """Names of every registered model (of ``task`` only, when given), sorted."""
+    return sorted(name for name, entry in _MODELS.items() if task is None or entry.task == task)
 
 
 def get_model_entry(name: str) -> ModelEntry:
@@ -146,6 +147,6 @@ def describe_models(num_joints: int = 22, input_frames: int = 10, output_frames:
         model = create_model(name, num_joints=num_joints, input_frames=input_frames, output_frames=output_frames)
         rows.append(
             {"name": name, "description": entry.description, "parameters": count_parameters(model),
-             "trainable": entry.trainable}
+             "trainable": entry.trainable, "task": entry.task}
         )
     return rows

@@ -38,6 +38,7 @@ class Task(Protocol):
     select_metric: str  # dotted path into an evaluation result that selects checkpoints (lower is better)
     validation_metric: str  # the per-epoch log key of the same figure, e.g. for sweeps and reports
     loss_term_names: tuple[str, ...]  # names of the terms training_loss returns; the first is the total
+    baseline_model: str  # the weight-free registry model printed beside a trained one
 
     def load_split(self, data: DataConfig, split: str, actions: Sequence[str] | None = None) -> Any:
         """One split of ``data.dataset``."""
@@ -45,6 +46,10 @@ class Task(Protocol):
 
     def resolve_protocol(self, dataset: str, input_frames: int, output_frames: int, name: str | None = None) -> Any:
         """The evaluation protocol ``name`` (or the dataset's default), checked against the model's windows."""
+        ...
+
+    def default_frames(self, dataset: str) -> tuple[int, int]:
+        """``(input, output)`` frames for a weight-free model evaluated on ``dataset`` without a protocol."""
         ...
 
     def build_model(self, name: str, args: Mapping[str, Any], dataset: Any, input_frames: int,
@@ -80,4 +85,8 @@ class Task(Protocol):
 
     def results_table(self, results: Mapping[str, Mapping[str, Any]]) -> str:
         """A text table of labelled results, with a heading line saying what the figures are."""
+        ...
+
+    def report(self, result: Mapping[str, Any], label: str, *, per_action: bool = False, **options: Any) -> str:
+        """The full text report of one result that ``crisscross eval`` prints (task-specific ``options``)."""
         ...

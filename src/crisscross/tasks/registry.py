@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from crisscross.tasks.base import Task
 from crisscross.tasks.forecasting import ForecastingTask
+from crisscross.tasks.lifting import LiftingTask
 
 __all__ = ["DEFAULT_TASK", "TASKS", "get_task", "list_tasks"]
 
 DEFAULT_TASK = "forecasting"
 
-TASKS: dict[str, Task] = {task.name: task for task in (ForecastingTask(),)}
+TASKS: dict[str, Task] = {task.name: task for task in (ForecastingTask(), LiftingTask())}
 
 
 def get_task(name: str) -> Task:

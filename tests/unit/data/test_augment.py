@@ -61,3 +61,36 @@ def test_augment_batch_is_reproducible_and_switchable():
     off = augment_batch(x, torch.Generator().manual_seed(0), rotate=False)
     torch.testing.assert_close(off, x)
     assert torch.equal(x, _windows())  # input untouched
+
+
+# Lifting's 17-joint Human3.6M layout: left hip/knee/foot and shoulder/elbow/wrist, and their right counterparts.
+LEFT_17, RIGHT_17 = (4, 5, 6, 11, 12, 13), (1, 2, 3, 14, 15, 16)
+
+
+def _flip_permutation_17() -> list[int]:
+    perm = list(range(17))
+    for left, right in zip(LEFT_17, RIGHT_17):
+        perm[left], perm[right] = right, left
+    return perm
+
+
+def test_mirror_is_the_horizontal_flip_of_2d_keypoints_and_3d_poses():
+    perm = _flip_permutation_17()
+    gen = torch.Generator().manual_seed(0)
+    for channels in (2, 3):
+        x = torch.rand(2, 5, 17, channels, generator=gen) * 2 - 1  # [B, T, J, C], x in [-1, 1]
+        flipped = mirror(x, perm)
+        assert flipped.shape == x.shape
+        torch.testing.assert_close(mirror(flipped, perm), x)  # flipping twice is the identity
+        # the right wrist (16) lands on the left wrist (13) with x negated, the other coordinates kept, and back
+        torch.testing.assert_close(flipped[..., 13, 0], -x[..., 16, 0])
+        torch.testing.assert_close(flipped[..., 13, 1:], x[..., 16, 1:])
+        torch.testing.assert_close(flipped[..., 16, 0], -x[..., 13, 0])
+        torch.testing.assert_close(flipped[..., 0, :], x[..., 0, :] * torch.tensor([-1.0] + [1.0] * (channels - 1)))
+        assert flipped.abs().max() <= 1  # normalised screen coordinates stay in [-1, 1]
+    single = torch.zeros(17, 2)  # no leading dimensions
+    single[16] = torch.tensor([0.25, -0.5])
+    expected = torch.zeros(17, 2)
+    expected[13] = torch.tensor([-0.25, -0.5])
+    torch.testing.assert_close(mirror(single, perm), expected)
+    assert single[16, 0] == 0.25  # input untouched

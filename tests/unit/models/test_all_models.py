@@ -1,4 +1,6 @@
-"""Every registered model: shapes, gradients, determinism and ``training_outputs`` on tiny inputs."""
+"""Every registered forecasting model: shapes, gradients, determinism and ``training_outputs`` on tiny inputs.
+
+Lifting models (2D keypoints in) have their own tests beside their modules' tests."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ PARENTS_22 = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 10, 8, 12, 13, 14, 15, 8, 17, 18
 PARTS_22 = (0, 1, 1, 1, 2, 2, 2, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4)
 
 SIZES = [(10, 25), (8, 5)]
+FORECASTERS = list_models("forecasting")
 
 
 def _build(name: str, t_in: int, t_out: int, *, skeleton: bool = True, seed: int = 0) -> torch.nn.Module:
@@ -33,7 +36,7 @@ def test_unknown_model_lists_known_names() -> None:
         get_model_entry("no-such-model")
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", FORECASTERS)
 @pytest.mark.parametrize(("t_in", "t_out"), SIZES)
 def test_forward_backward(name: str, t_in: int, t_out: int) -> None:
     model = _build(name, t_in, t_out).train()
@@ -53,7 +56,7 @@ def test_forward_backward(name: str, t_in: int, t_out: int) -> None:
     assert total > 0.0
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", FORECASTERS)
 def test_deterministic_under_seed(name: str) -> None:
     past = torch.randn(2, 10, 22, 3) * 0.2
     a = _build(name, 10, 25, seed=3).eval()
@@ -63,14 +66,14 @@ def test_deterministic_under_seed(name: str) -> None:
         torch.testing.assert_close(a(past), a(past), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", FORECASTERS)
 def test_builds_without_skeleton(name: str) -> None:
     model = _build(name, 10, 25, skeleton=False).eval()
     with torch.no_grad():
         assert model(torch.zeros(1, 10, 22, 3)).shape == (1, 25, 22, 3)
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if hasattr(_build(n, 10, 25), "training_outputs")])
+@pytest.mark.parametrize("name", [n for n in FORECASTERS if hasattr(_build(n, 10, 25), "training_outputs")])
 @pytest.mark.parametrize(("t_in", "t_out"), SIZES)
 def test_training_outputs(name: str, t_in: int, t_out: int) -> None:
     model = _build(name, t_in, t_out).train()
@@ -82,7 +85,7 @@ def test_training_outputs(name: str, t_in: int, t_out: int) -> None:
     assert all(p.grad is not None for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", FORECASTERS)
 def test_no_weight_decay_names_exist(name: str) -> None:
     model = _build(name, 10, 25)
     if hasattr(model, "no_weight_decay"):

@@ -28,7 +28,7 @@ from crisscross.evaluation.forecasting import (
 from crisscross.evaluation.protocols import ForecastProtocol, check_protocol_fits, default_protocol_name, get_protocol
 from crisscross.models.registry import build_model
 from crisscross.tasks.forecasting.losses import position_loss, velocity_loss
-from crisscross.tasks.forecasting.tables import horizon_table
+from crisscross.tasks.forecasting.tables import action_table, horizon_table
 from crisscross.tasks.forecasting.windows import WindowBank
 
 __all__ = ["SELECT_METRIC", "VALIDATION_METRIC", "ForecastingTask"]
@@ -48,6 +48,7 @@ class ForecastingTask:
     select_metric = SELECT_METRIC
     validation_metric = VALIDATION_METRIC
     loss_term_names = ("loss", "mpjpe", "velocity")
+    baseline_model = "zero-velocity"
 
     def load_split(self, data: DataConfig, split: str, actions: Sequence[str] | None = None) -> MotionSet:
         """One split of ``data.dataset`` at 25 fps, millimetres (``actions`` overrides ``data.actions``)."""
@@ -60,6 +61,10 @@ class ForecastingTask:
         protocol = get_protocol(name or default_protocol_name(dataset, input_frames, output_frames))
         check_protocol_fits(protocol, input_frames, output_frames)
         return protocol
+
+    def default_frames(self, dataset: str) -> tuple[int, int]:
+        """``(input, output)`` frames of a model evaluated without a protocol: the literature's 10 -> 25."""
+        return 10, 25
 
     def build_model(self, name: str, args: Mapping[str, Any], dataset: MotionSet, input_frames: int,
                     output_frames: int) -> nn.Module:
@@ -124,3 +129,19 @@ class ForecastingTask:
         heading = (f"MPJPE (mm) on {first['dataset']} / {first['split']}, protocol {first['protocol']}, over the "
                    f"{first['joint_counts'][PREDICTED_JOINTS_KEY]} predicted joints; {first['num_windows']} windows")
         return heading + "\n" + horizon_table(results, PREDICTED_JOINTS_KEY)
+
+    def report(self, result: Mapping[str, Any], label: str, *, per_action: bool = False,
+               joints: str = "both") -> str:
+        """The text ``crisscross eval`` prints: per-horizon tables for ``joints`` (22, 32 or both averagings)."""
+        lines = [f"{label} on {result['dataset']} / {result['split']}, protocol {result['protocol']}, "
+                 f"{result['num_windows']} windows"]
+        keys = {"22": [PREDICTED_JOINTS_KEY], "32": [FULL_JOINTS_KEY],
+                "both": [PREDICTED_JOINTS_KEY, FULL_JOINTS_KEY]}[joints]
+        for key in keys:
+            what = ("over the predicted joints" if key == PREDICTED_JOINTS_KEY else
+                    "over all joints, copied and constant joints included (the literature's averaging)")
+            lines += ["", f"MPJPE (mm) {what}, {result['joint_counts'][key]} joints",
+                      horizon_table({label: result}, key)]
+            if per_action:
+                lines += ["", action_table(result, key)]
+        return "\n".join(lines)

@@ -1,0 +1,179 @@
+"""The lifting task end to end on a small HumanEva-I folder in VideoPose3D's format: load, evaluate, fit, CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from crisscross.cli.main import main
+from crisscross.config.load import load_config
+from crisscross.config.schema import DataConfig
+from crisscross.data.cameras import get_cameras, world_to_camera
+from crisscross.data.datasets import load_motion
+from crisscross.data.lifting import LiftingSet
+from crisscross.evaluation.protocols import get_protocol
+from crisscross.tasks.lifting import LiftingTask
+from crisscross.tasks.sources import evaluate_source
+from crisscross.training import fit
+
+_spec = importlib.util.spec_from_file_location(
+    "lifting_task_vp3d_fixtures", Path(__file__).parents[1] / "data" / "videopose3d_fixtures.py")
+fx = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fx)
+
+SUBJECTS = ("Train/S1", "Train/S2", "Validate/S1", "Validate/S2")
+ACTIONS = ("Walking 1 chunk0", "Jog 1 chunk0", "Box 1 chunk0")
+EXTRA = ("Train/S1", "ThrowCatch 1 chunk0")  # an action outside the protocol's three
+
+
+def _positions(seed: int = 0) -> tuple[dict, dict]:
+    rng = np.random.default_rng(seed)
+    positions_3d: dict = {s: {} for s in SUBJECTS}
+    positions_2d: dict = {s: {} for s in SUBJECTS}
+    pairs = [(s, a) for s in SUBJECTS for a in ACTIONS] + [EXTRA]
+    for i, (subject, action) in enumerate(pairs):
+        length = 8 + i % 5
+        positions_3d[subject][action] = rng.normal(0.0, 0.5, (length, 15, 3)).astype(np.float32)
+        positions_2d[subject][action] = [(rng.uniform(0.05, 0.95, (length, 15, 2)) * [640, 480]).astype(np.float32)
+                                         for _ in range(3)]
+    return positions_3d, positions_2d
+
+
+def _write(folder: Path, positions_3d: dict, positions_2d: dict) -> Path:
+    fx.write_3d(folder / "data_3d_humaneva15.npz", positions_3d)
+    fx.write_2d(folder / "data_2d_humaneva15_gt.npz", positions_2d, fx.HUMANEVA_METADATA)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def humaneva(tmp_path_factory) -> tuple[Path, dict, dict]:
+    positions_3d, positions_2d = _positions()
+    return _write(tmp_path_factory.mktemp("humaneva"), positions_3d, positions_2d), positions_3d, positions_2d
+
+
+def test_load_gives_root_relative_camera_frame_poses(humaneva):
+    folder, positions_3d, positions_2d = humaneva
+    data = load_motion("humaneva", split="train", data_dir=folder)
+    assert isinstance(data, LiftingSet) and data.dataset == "humaneva" and data.split == "train"
+    assert data.skeleton.num_joints == 15 and data.keypoints.shape[1:] == (15, 2) and data.fps == 60.0
+    assert data.subjects() == ["Train/S1", "Train/S2"] and data.actions() == ["Walking", "Jog", "Box", "ThrowCatch"]
+    assert sorted({k.camera for k in data.keys}) == ["C1", "C2", "C3"]
+    assert len(data.keys) == 3 * (2 * 3 + 1)
+    assert data.num_frames == 3 * sum(len(p) for s in ("Train/S1", "Train/S2") for p in positions_3d[s].values())
+    assert torch.equal(data.positions[:, 0], torch.zeros(data.num_frames, 3))
+    # frame 4, joint 7 of Train/S2 "Jog 1 chunk0" seen by C3
+    i = next(i for i, k in enumerate(data.keys) if (k.subject, k.action, k.take, k.camera) ==
+             ("Train/S2", "Jog", "1 chunk0", "C3"))
+    g = int(data.seq_starts[i]) + 4
+    camera = get_cameras("humaneva", "Train/S2")[2]
+    world_mm = torch.as_tensor(positions_3d["Train/S2"]["Jog 1 chunk0"][4], dtype=torch.float64) * 1000
+    in_camera = world_to_camera(world_mm, camera)
+    torch.testing.assert_close(data.positions[g, 7].double(), in_camera[7] - in_camera[0], rtol=1e-5, atol=1e-3)
+    # a rotation keeps the distance to the root
+    assert float(data.positions[g, 7].norm()) == pytest.approx(float((world_mm[7] - world_mm[0]).norm()), rel=1e-5)
+    # keypoints: the file's pixels, normalised to x in [-1, 1] (and y in [-0.75, 0.75] for 640 x 480)
+    pixels = positions_2d["Train/S2"]["Jog 1 chunk0"][2][4]
+    np.testing.assert_allclose(data.keypoints[g].numpy(), pixels / 640 * 2 - [1, 0.75], rtol=1e-5, atol=1e-6)
+    assert data.keypoints[..., 0].abs().max() <= 1 and data.keypoints[..., 1].abs().max() <= 0.75
+    test = load_motion("humaneva", split="test", data_dir=folder)
+    assert test.subjects() == ["Validate/S1", "Validate/S2"]
+
+
+def test_weight_free_references_on_the_training_split(humaneva):
+    folder = humaneva[0]
+    task, protocol = LiftingTask(), get_protocol("humaneva-lift-27")
+    train = task.load_split(DataConfig(dataset="humaneva", data_dir=str(folder)), "train", ["Walking", "Jog", "Box"])
+    scores = {}
+    for name in ("nearest-pose", "mean-pose"):
+        model = task.build_model(name, {}, train, 27, 1)
+        scores[name] = task.evaluate(model, train, protocol, device="cpu", batch_size=64, flip=False)
+    # the training frames themselves: every 2D pose finds itself
+    assert scores["nearest-pose"]["mpjpe_mm"]["mean"] == pytest.approx(0.0, abs=1e-2)
+    assert scores["nearest-pose"]["p_mpjpe_mm"]["mean"] == pytest.approx(0.0, abs=1e-2)
+    # mean-pose by hand: per action, the mean over frames of the mean joint distance to the mean pose
+    mean_pose = train.positions.double().mean(0)
+    errors = (train.positions.double() - mean_pose).norm(dim=-1).mean(-1)
+    per_frame_action = np.repeat([k.action for k in train.keys], train.seq_lengths.numpy())
+    expected = np.mean([float(errors[torch.as_tensor(per_frame_action == a)].mean()) for a in train.actions()])
+    assert scores["mean-pose"]["mpjpe_mm"]["mean"] == pytest.approx(expected, rel=1e-4)
+    assert scores["mean-pose"]["mpjpe_mm"]["mean"] > 100
+
+
+def test_evaluate_source_reports_every_subject(humaneva):
+    folder = humaneva[0]
+    results = {name: evaluate_source(model_name=name, dataset="humaneva", split="train", data_dir=str(folder),
+                                     protocol="humaneva-lift-27", device="cpu")
+               for name in ("nearest-pose", "mean-pose")}
+    for name, result in results.items():
+        assert result["model"] == name and result["task"] == "lifting" and result["flip"] is True
+        assert result["protocol"] == "humaneva-lift-27" and result["receptive_field"] == 27
+        assert result["actions"] == ["Walking", "Jog", "Box"]  # ThrowCatch is not scored
+        assert list(result["per_subject"]) == ["Train/S1", "Train/S2"]
+        for figures in result["per_subject"].values():
+            assert set(figures) == {"mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "mpjve_mm"}
+            assert set(figures["mpjpe_mm"]["per_action"]) == {"Walking", "Jog", "Box"}
+    assert results["mean-pose"]["mpjpe_mm"]["mean"] > 0
+    # with flip the nearest pose of the mirrored input is another frame's: no longer exact, but finite
+    assert 0 < results["nearest-pose"]["mpjpe_mm"]["mean"] < float("inf")
+    # the headline is the unweighted mean of the per-action figures
+    mpjpe = results["mean-pose"]["mpjpe_mm"]
+    assert mpjpe["mean"] == pytest.approx(np.mean(list(mpjpe["per_action"].values())))
+
+
+def test_fit_runs_a_lifting_experiment(humaneva, tmp_path):
+    folder = humaneva[0]
+    cfg = load_config(None, ["task=lifting", "data.dataset=humaneva", f"data.data_dir={folder}", "data.input_frames=27",
+                             "data.output_frames=1", "data.train_split=train", "data.val_split=test",
+                             "model.name=mean-pose", "model.args={}", "eval.protocol=humaneva-lift-27",
+                             "train.progress=false", f"track.root={tmp_path}/runs", "track.tensorboard=false",
+                             "train.device=cpu"])
+    result = fit(cfg)
+    assert result.status == "completed"
+    saved = json.loads((result.run_dir / "eval.json").read_text())
+    assert saved["protocol"] == "humaneva-lift-27" and saved["split"] == "test"
+    assert saved["mpjpe_mm"]["mean"] > 0 and list(saved["per_subject"]) == ["Validate/S1", "Validate/S2"]
+    assert saved["mpjpe_mm"]["mean"] == pytest.approx(result.eval["mpjpe_mm"]["mean"])
+
+
+def test_datasets_check_accepts_the_folder(humaneva, capsys):
+    assert main(["datasets", "humaneva", "--check", "--data-dir", str(humaneva[0])]) == 0
+    out = capsys.readouterr().out
+    assert "dataset humaneva" in out and "files parsed: 2" in out and "OK" in out
+    assert "Train/S1, Train/S2 (absent: Train/S3)" in out
+
+
+@pytest.mark.parametrize("fault", ["14 joints", "short 2D"])
+def test_datasets_check_names_a_malformed_file(tmp_path, capsys, fault):
+    positions_3d, positions_2d = _positions(seed=1)
+    if fault == "14 joints":
+        positions_3d["Validate/S2"]["Box 1 chunk0"] = np.zeros((9, 14, 3), dtype=np.float32)
+        named, detail = "data_3d_humaneva15.npz", "(9, 14, 3)"
+    else:  # every camera one frame shorter than the 3D
+        positions_2d["Validate/S2"]["Box 1 chunk0"] = [v[:-1] for v in positions_2d["Validate/S2"]["Box 1 chunk0"]]
+        named, detail = "data_2d_humaneva15_gt.npz", "lengths differ"
+    folder = _write(tmp_path / "broken", positions_3d, positions_2d)
+    assert main(["datasets", "humaneva", "--check", "--data-dir", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "malformed: 1" in out and named in out and "Validate/S2" in out and detail in out
+
+
+def test_datasets_check_names_a_missing_file(tmp_path, capsys):
+    folder = _write(tmp_path / "half", *_positions())
+    (folder / "data_2d_humaneva15_gt.npz").unlink()
+    assert main(["datasets", "humaneva", "--check", "--data-dir", str(folder)]) != 0
+    assert "data_2d_humaneva15_gt.npz" in capsys.readouterr().out
+
+
+def test_eval_cli_prints_the_lifting_table(humaneva, capsys):
+    assert main(["eval", "--model", "mean-pose", "--dataset", "humaneva", "--data-dir", str(humaneva[0]),
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "MPJPE (P1)" in out and "P-MPJPE (P2)" in out and "MPJVE" in out
+    assert "humaneva / test" in out and "humaneva-lift-27" in out and "flip on" in out
+    assert "Validate/S1:" in out and "Validate/S2:" in out  # per-subject tables
+    assert "| mean-pose" in out
