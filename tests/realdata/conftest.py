@@ -41,6 +41,12 @@ def cache_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def data_root(cache_dir: Path):
+    """``data_root(name)``: the folder holding dataset ``name`` (the test skips when it is absent)."""
+    return lambda name: _locate(name, cache_dir)
+
+
+@pytest.fixture(scope="session")
 def h36m_root(cache_dir: Path) -> Path:
     """Folder with the Human3.6M exp-map data (unpacked once if only the archive is there)."""
     return _locate("h36m", cache_dir)

@@ -7,11 +7,13 @@ Every model maps ``past[B, T_in, J, 3]`` (metres, root-relative, predicted joint
 from crisscross.models import (  # noqa: F401  (imported for their @register_model side effect)
     baselines,
     conv_stgat,
+    lifters,
     lifting_references,
     seq2seq,
     simlpe,
     stacformer,
     stcformer,
+    stcformer_lift,
     sttformer,
 )
 from crisscross.models.attention import AttentionRecord, capture_attention

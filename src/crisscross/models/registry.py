@@ -137,16 +137,22 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+# The sizes ``describe_models`` builds each task's models at: joints, input frames, output frames.
+_DESCRIBE_SIZES = {"forecasting": (22, 10, 25), "lifting": (17, 27, 1)}
+
+
 def describe_models(num_joints: int = 22, input_frames: int = 10, output_frames: int = 25) -> list[dict[str, Any]]:
-    """One row per registered model: ``name``, ``description``, ``parameters`` (built at the given sizes
-    with the default chain graph and no body parts) and ``trainable``; for the ``crisscross models`` command.
+    """One row per registered model: ``name``, ``description``, ``parameters``, ``trainable`` and ``task``.
+
+    Forecasting models are built at the given sizes, lifting models at 17 joints and 27 -> 1 frames, all with the
+    default chain graph and no body parts; for the ``crisscross models`` command.
     """
+    sizes = dict(_DESCRIBE_SIZES, forecasting=(num_joints, input_frames, output_frames))
     rows = []
     for name in list_models():
         entry = _MODELS[name]
-        model = create_model(name, num_joints=num_joints, input_frames=input_frames, output_frames=output_frames)
-        rows.append(
-            {"name": name, "description": entry.description, "parameters": count_parameters(model),
-             "trainable": entry.trainable, "task": entry.task}
-        )
+        joints, t_in, t_out = sizes[entry.task]
+        model = create_model(name, num_joints=joints, input_frames=t_in, output_frames=t_out)
+        rows.append({"name": name, "description": entry.description, "parameters": count_parameters(model),
+                     "trainable": entry.trainable, "task": entry.task})
     return rows

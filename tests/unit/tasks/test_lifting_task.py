@@ -177,3 +177,33 @@ def test_eval_cli_prints_the_lifting_table(humaneva, capsys):
     assert "humaneva / test" in out and "humaneva-lift-27" in out and "flip on" in out
     assert "Validate/S1:" in out and "Validate/S2:" in out  # per-subject tables
     assert "| mean-pose" in out
+
+
+@pytest.mark.parametrize(("model", "output_frames"), [("stcformer-lift-small", 9), ("videopose3d-small", 1)])
+def test_the_engine_trains_a_lifter_and_its_checkpoint_evaluates_the_same(humaneva, tmp_path, model, output_frames):
+    """Sequence-to-sequence and centre-frame lifters train with the shared engine; the checkpoint self-describes."""
+    folder = humaneva[0]
+    cfg = load_config(None, ["task=lifting", "data.dataset=humaneva", f"data.data_dir={folder}",
+                             "data.input_frames=9", f"data.output_frames={output_frames}", "data.val_split=test",
+                             "data.augment.mirror=true", f"model.name={model}", "model.args={}", "train.epochs=2",
+                             "train.batch_size=8", "train.progress=false", "eval.protocol=humaneva-lift-27",
+                             f"track.root={tmp_path}", "track.tensorboard=false"])
+    with pytest.raises(ValueError, match="does not fit a lifting model of 9 frames"):
+        fit(cfg)
+    cfg = load_config(None, [f"{k}={v}" for k, v in {"task": "lifting", "data.dataset": "humaneva",
+                                                       "data.data_dir": folder, "data.input_frames": 27,
+                                                       "data.output_frames": 27 if output_frames > 1 else 1,
+                                                       "data.val_split": "test", "data.augment.mirror": "true",
+                                                       "model.name": model, "model.args": "{}",
+                                                       "train.epochs": 2, "train.batch_size": 8,
+                                                       "train.progress": "false",
+                                                       "eval.protocol": "humaneva-lift-27",
+                                                       "track.root": tmp_path / "runs",
+                                                       "track.tensorboard": "false"}.items()])
+    result = fit(cfg)
+    assert result.status == "completed" and result.steps > 0
+    checkpoint = torch.load(result.run_dir / "checkpoints" / "best.pt", weights_only=True)
+    assert checkpoint["meta"]["receptive_field"] == 27 and checkpoint["meta"]["skeleton"] == "humaneva15"
+    assert checkpoint["config"]["task"] == "lifting"
+    again = evaluate_source(result.run_dir, device="cpu")
+    assert again["mpjpe_mm"]["mean"] == pytest.approx(result.eval["mpjpe_mm"]["mean"], rel=1e-5)
