@@ -1,11 +1,13 @@
-"""``crisscross models``: every registered model with its parameter count for a skeleton."""
+"""``crisscross models``: every registered model with its parameter count (and, for lifters, FLOPs per frame)."""
 
 from __future__ import annotations
 
 import argparse
 
+import torch
 from tabulate import tabulate
 
+from crisscross.benchmarking.flops import FLOP_CONVENTION, forward_flops
 from crisscross.data.datasets import DATASETS
 from crisscross.data.skeleton import SKELETONS, get_skeleton
 from crisscross.models.registry import build_model, count_parameters, get_model_entry, list_models
@@ -38,9 +40,16 @@ def run(args: argparse.Namespace) -> int:
           f"{args.output_frames} frames")
     print(tabulate(rows, headers=["model", "parameters", "trainable", "description"], tablefmt="github"))
     lifting = get_skeleton("h36m17")
-    rows = [[name, f"{count_parameters(build_model(name, {}, lifting, 27, 1)):,}",
-             "yes" if get_model_entry(name).trainable else "no", get_model_entry(name).description]
-            for name in list_models("lifting")]
-    print(f"\nLifting: {lifting.num_joints} joints ({lifting.name}), 27 frames of 2D keypoints -> the centre frame")
-    print(tabulate(rows, headers=["model", "parameters", "trainable", "description"], tablefmt="github"))
+    keypoints = torch.zeros(1, 27, lifting.num_joints, 2)
+    rows = []
+    for name in list_models("lifting"):
+        model, entry = build_model(name, {}, lifting, 27, 1), get_model_entry(name)
+        # weight-free references need a training split to run, and do no learned arithmetic
+        mflops = f"{forward_flops(model, keypoints) / 1e6:,.1f}" if entry.trainable else "-"
+        rows.append([name, f"{count_parameters(model):,}", mflops, "yes" if entry.trainable else "no",
+                     entry.description])
+    print(f"\nLifting: {lifting.num_joints} joints ({lifting.name}), 27 frames of 2D keypoints -> the centre frame; "
+          f"MFLOPs of one forward pass per output frame ({FLOP_CONVENTION.split(';')[0]})")
+    print(tabulate(rows, headers=["model", "parameters", "MFLOPs / frame", "trainable", "description"],
+                   tablefmt="github"))
     return 0
