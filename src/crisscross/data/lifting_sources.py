@@ -25,13 +25,26 @@ import numpy as np
 import torch
 
 from crisscross.data.cache import ArrayCache, file_digest
-from crisscross.data.cameras import Camera, get_cameras, normalize_screen, project, world_to_camera
+from crisscross.data.cameras import Camera, get_cameras, image_coordinates, normalize_screen, project, world_to_camera
 from crisscross.data.errors import DataError
-from crisscross.data.h36m import H36M_ACTIONS, H36M_SOURCE_FPS, find_h36m_root, h36m_file
+from crisscross.data.h36m import (
+    H36M_ACTIONS,
+    H36M_SOURCE_FPS,
+    PREPROCESSING_VERSION,
+    check_expmap_file,
+    find_h36m_root,
+    h36m_file,
+)
 from crisscross.data.h36m_world import load_world_sequences
 from crisscross.data.lifting import LiftingKey, LiftingSet
 from crisscross.data.registry import DataDirReport, DatasetEntry
-from crisscross.data.skeleton import H36M_17_FROM_32, H36M_17_SKELETON, HUMANEVA_15_SKELETON, Skeleton
+from crisscross.data.skeleton import (
+    H36M_17_FROM_32,
+    H36M_17_SKELETON,
+    H36M_SKELETON,
+    HUMANEVA_15_SKELETON,
+    Skeleton,
+)
 from crisscross.data.videopose3d import align_h36m, h36m_npz_paths, read_positions_2d, read_positions_3d
 
 __all__ = ["H36M_EXPMAP_DATASET", "H36M_EXPMAP_NOISY_DATASET", "H36M_NPZ_CPN_DATASET", "H36M_NPZ_DATASET",
@@ -156,9 +169,9 @@ def _load_h36m_expmap(noisy: bool, name: str):
                 kp = arrays["keypoints"][c]
                 if noisy:
                     seed = zlib.crc32(f"{subject}/{action}_{subaction}/{camera.id}".encode())
-                    pixels = (kp + np.array([1, camera.res_h / camera.res_w])) * camera.res_w / 2
-                    pixels = pixels + detector_noise(len(kp), H36M_17_SKELETON, seed)
-                    kp = (pixels / camera.res_w * 2 - np.array([1, camera.res_h / camera.res_w])).astype(np.float32)
+                    pixels = image_coordinates(torch.as_tensor(kp, dtype=torch.float64), camera.res_w, camera.res_h)
+                    pixels = pixels + torch.as_tensor(detector_noise(len(kp), H36M_17_SKELETON, seed))
+                    kp = normalize_screen(pixels, camera.res_w, camera.res_h).float().numpy()
                 keypoints.append(kp)
                 positions.append(arrays["positions"][c])
                 keys.append(LiftingKey(subject, action, str(subaction), camera.id))
@@ -240,7 +253,7 @@ def _check_humaneva(report: DataDirReport, cache: ArrayCache) -> None:
 
 
 def _check_h36m_expmap(report: DataDirReport, cache: ArrayCache) -> None:
-    """The exp-map files of every lifting subject (parsed through the forecasting loader's cache)."""
+    """The exp-map files of every lifting subject, each parsed once through the forecasting loader's cache."""
     root = report.root
     present = [p.name for p in root.iterdir() if p.is_dir()]
     for subject in sorted({s for subjects in LIFTING_SPLITS["h36m-expmap"].values() for s in subjects}):
@@ -253,11 +266,7 @@ def _check_h36m_expmap(report: DataDirReport, cache: ArrayCache) -> None:
                 if not path.is_file():
                     report.absent.append(str(path.relative_to(root)))
                     continue
-                try:
-                    load_world_sequences(root, [subject], [action])
-                    report.present.append(str(path.relative_to(root)))
-                except DataError as err:
-                    report.malformed.append(str(err))
+                check_expmap_file(report, path, H36M_SKELETON, cache)
     _subject_availability(report, "h36m-expmap", present)
 
 
@@ -282,13 +291,15 @@ H36M_EXPMAP_DATASET = DatasetEntry(
     f"test S9 S11 (+S5); {_NOT_COMPARABLE}", needs_data_dir=True, splits=("train", "test"),
     fps=float(H36M_SOURCE_FPS), skeleton="h36m17", load=_load_h36m_expmap(False, "h36m-expmap"),
     check=_check_h36m_expmap, find_root=find_h36m_root, archive_patterns=("*h36m*.tar*", "*h3.6m*.tar*"),
-    expected_layout="S1 ... S11 folders of exp-map files, or an h36m-*.tar.xz archive", task="lifting")
+    expected_layout="S1 ... S11 folders of exp-map files, or an h36m-*.tar.xz archive",
+    cache_namespace=PREPROCESSING_VERSION, task="lifting")
 H36M_EXPMAP_NOISY_DATASET = DatasetEntry(
     name="h36m-expmap-noisy2d", description="h36m-expmap with detector-like 2D noise (smooth jitter of 3 to 8 px, "
     f"1% gross errors of 20 to 60 px); {_NOT_COMPARABLE}", needs_data_dir=True, splits=("train", "test"),
     fps=float(H36M_SOURCE_FPS), skeleton="h36m17", load=_load_h36m_expmap(True, "h36m-expmap-noisy2d"),
     check=_check_h36m_expmap, find_root=find_h36m_root, archive_patterns=("*h36m*.tar*", "*h3.6m*.tar*"),
-    expected_layout="S1 ... S11 folders of exp-map files, or an h36m-*.tar.xz archive", task="lifting")
+    expected_layout="S1 ... S11 folders of exp-map files, or an h36m-*.tar.xz archive",
+    cache_namespace=PREPROCESSING_VERSION, task="lifting")
 HUMANEVA_DATASET = DatasetEntry(
     name="humaneva", description="HumanEva-I lifting, VideoPose3D npz files, 15 joints, 3 cameras, 60 Hz; train "
     "Train/S1-S3, test Validate/S1-S3", needs_data_dir=True, splits=("train", "test"), fps=HUMANEVA_FPS,
