@@ -4,10 +4,17 @@ A lifting results table sits between ``<!-- lifting-results dataset=D split=S pr
 ``<!-- /lifting-results -->`` in ``docs/lifting.md`` or ``docs/results/*.md``; its columns are the model, its
 weights (a committed checkpoint, or "none" for a weight-free reference), P1, P2, N-MPJPE and MPJVE in mm. Each
 printed figure must equal the re-evaluated one to 0.1 mm (the tables print one decimal).
+
+A per-subject table (HumanEva-I is reported per subject and action) sits between ``<!-- lifting-per-subject
+dataset=D split=S protocol=P metric=M -->`` and ``<!-- /lifting-per-subject -->``: columns model, weights, then one
+per action and subject (``Walk S1``: the action group starting with "Walk", the subject ending in "S1"), with the
+metric ``M`` (``p_mpjpe_mm`` for P2). Rows whose weights are "published" are other projects' figures, not
+re-evaluated. Each model is evaluated once per protocol for both kinds of table.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -18,6 +25,8 @@ from crisscross.tasks.sources import evaluate_source
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAGES = [REPO_ROOT / "docs" / "lifting.md", *sorted((REPO_ROOT / "docs" / "results").glob("*.md"))]
 _BLOCK = re.compile(r"<!-- lifting-results (?P<attrs>[^>]*?) -->\n(?P<table>.*?)<!-- /lifting-results -->", re.S)
+_SUBJECT_BLOCK = re.compile(
+    r"<!-- lifting-per-subject (?P<attrs>[^>]*?) -->\n(?P<table>.*?)<!-- /lifting-per-subject -->", re.S)
 COLUMNS = {"P1": "mpjpe_mm", "P2": "p_mpjpe_mm", "N-MPJPE": "n_mpjpe_mm", "MPJVE": "mpjve_mm"}
 
 
@@ -40,6 +49,30 @@ def lifting_tables() -> list[dict]:
     return tables
 
 
+def per_subject_tables() -> list[dict]:
+    """Every per-subject table: attributes and rows ``{"model", "weights", "figures": {(action, subject): mm}}``."""
+    tables = []
+    for page in PAGES:
+        for match in _SUBJECT_BLOCK.finditer(page.read_text() if page.exists() else ""):
+            attrs = dict(kv.split("=", 1) for kv in match["attrs"].split())
+            lines = [ln for ln in match["table"].splitlines() if ln.startswith("|")]
+            header = _cells(lines[0])
+            rows = [dict(zip(header, _cells(line), strict=True)) for line in lines[2:]]
+            columns = [tuple(h.split()) for h in header[2:]]
+            tables.append({**attrs, "page": page.name, "rows": [
+                {"model": r["model"], "weights": r["weights"],
+                 "figures": {col: float(r[" ".join(col)]) for col in columns}}
+                for r in rows if r["weights"] != "published"]})
+    return tables
+
+
+@functools.cache
+def _evaluate(weights: str, model: str, dataset: str, split: str, protocol: str, data_dir: str, cache_dir: str):
+    source = None if weights == "none" else str(REPO_ROOT / weights)
+    return evaluate_source(source, model_name=model if source is None else None, dataset=dataset, split=split,
+                           protocol=protocol, data_dir=data_dir, cache_dir=cache_dir, device="cpu")
+
+
 def test_the_lifting_page_has_a_results_table():
     tables = lifting_tables()
     assert tables and all({"dataset", "split", "protocol"} <= set(t) and t["rows"] for t in tables)
@@ -52,10 +85,29 @@ def _cases() -> list:
 @pytest.mark.realdata
 @pytest.mark.parametrize(("table", "row"), _cases())
 def test_lifting_figure_is_reproduced(table: dict, row: dict, data_root, cache_dir: Path):
-    data_dir = data_root(table["dataset"])
-    source = None if row["weights"] == "none" else str(REPO_ROOT / row["weights"])
-    result = evaluate_source(source, model_name=row["model"] if source is None else None, dataset=table["dataset"],
-                             split=table["split"], protocol=table["protocol"], data_dir=str(data_dir),
-                             cache_dir=str(cache_dir), device="cpu")
+    result = _evaluate(row["weights"], row["model"], table["dataset"], table["split"], table["protocol"],
+                       str(data_root(table["dataset"])), str(cache_dir))
     for key, printed in row["figures"].items():
         assert printed == pytest.approx(result[key]["mean"], abs=0.05 + 1e-9), (key, printed, result[key]["mean"])
+
+
+def _subject_cases() -> list:
+    return [pytest.param(t, row, id=f"{t['protocol']}-{row['model']}-{row['weights'].rsplit('/', 1)[-1]}")
+            for t in per_subject_tables() for row in t["rows"]]
+
+
+def _lookup(result: dict, metric: str, action_prefix: str, subject_suffix: str) -> float:
+    subjects = [s for s in result["per_subject"] if s == subject_suffix or s.endswith("/" + subject_suffix)]
+    actions = [a for a in result["actions"] if a.startswith(action_prefix)]
+    assert len(subjects) == 1 and len(actions) == 1, (action_prefix, subject_suffix, subjects, actions)
+    return result["per_subject"][subjects[0]][metric]["per_action"][actions[0]]
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(("table", "row"), _subject_cases())
+def test_per_subject_figure_is_reproduced(table: dict, row: dict, data_root, cache_dir: Path):
+    result = _evaluate(row["weights"], row["model"], table["dataset"], table["split"], table["protocol"],
+                       str(data_root(table["dataset"])), str(cache_dir))
+    for (action, subject), printed in row["figures"].items():
+        value = _lookup(result, table["metric"], action, subject)
+        assert printed == pytest.approx(value, abs=0.05 + 1e-9), (action, subject, printed, value)

@@ -14,6 +14,10 @@ Modes: ``train`` times the engine's own ``train_step`` with the loss the engine 
 backward, optimizer step) on a fixed device-resident batch, so data loading is excluded (``crisscross profile``
 measures it); ``infer`` times ``model(past)`` under ``torch.inference_mode`` and autocast. Latency is per batch;
 throughput is ``batch_size / median latency``.
+
+Lifting models (registry task ``lifting``) get the lifting task's batches: ``input_frames`` is the receptive field
+``R`` and ``output_frames`` is 1 (the centre frame) or ``R``; a sample is one window of 2D keypoints of the 17
+Human3.6M joints, and the training loss is the lifting task's own.
 """
 
 from __future__ import annotations
@@ -179,22 +183,35 @@ def _check_precision(precision: str, device: torch.device) -> None:
 Workload = tuple[Callable[[], Any], Callable[[], int]]
 
 
-def _cell_config(cell: BenchCell) -> ExperimentConfig:
-    """The default experiment config with the cell's window lengths (the engine's loss splits batches by them)."""
-    cfg = ExperimentConfig()
+def _cell_config(cell: BenchCell, task: str) -> ExperimentConfig:
+    """The default experiment config with the cell's task and window lengths (the engine's loss splits batches by
+    them)."""
+    cfg = ExperimentConfig(task=task)
     return replace(cfg, data=replace(cfg.data, input_frames=cell.input_frames, output_frames=cell.output_frames))
+
+
+def _random_batch(cell: BenchCell, task: str, joints: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """``(batch, model input, target)`` as the engine feeds the task: a forecasting window ``[B, T_in + T_out, J,
+    3]``, or a lifting window ``[B, R, J, 5]`` (2D keypoints and the 3D pose of every frame; the target is the
+    centre frame when the model outputs one)."""
+    if task == "lifting":
+        batch = torch.randn(cell.batch_size, cell.input_frames, joints, 5, generator=gen) * 0.3
+        target = batch[..., 2:]
+        if cell.output_frames == 1:
+            target = target[:, cell.input_frames // 2:cell.input_frames // 2 + 1]
+        return batch, batch[..., :2], target
+    window = torch.randn(cell.batch_size, cell.input_frames + cell.output_frames, joints, 3, generator=gen) * 0.3
+    return window, window[:, : cell.input_frames], window[:, cell.input_frames:]
 
 
 def _build_workload(cell: BenchCell, device: torch.device, row: dict[str, Any]) -> Workload | None:
     """Model, inputs and the timed step for ``cell``; None (row marked skipped) when there is nothing to time."""
-    skeleton = get_skeleton("h36m")
+    task = get_model_entry(cell.model).task
+    skeleton = get_skeleton("h36m17" if task == "lifting" else "h36m")
     model = build_model(cell.model, dict(cell.model_args), skeleton, cell.input_frames, cell.output_frames).to(device)
     row["parameters"] = count_parameters(model)
     gen = torch.Generator(device="cpu").manual_seed(cell.seed)
-    joints = len(skeleton.predicted)
-    window = torch.randn(cell.batch_size, cell.input_frames + cell.output_frames, joints, 3, generator=gen) * 0.3
-    window = window.to(device)
-    past, future = window[:, : cell.input_frames], window[:, cell.input_frames:]
+    window, past, future = (t.to(device) for t in _random_batch(cell, task, len(skeleton.predicted), gen))
     precision = Precision(cell.precision, device.type)
     run_model = torch.compile(model) if cell.compile else model
 
@@ -202,7 +219,7 @@ def _build_workload(cell: BenchCell, device: torch.device, row: dict[str, Any]) 
         if not (get_model_entry(cell.model).trainable and row["parameters"] > 0):
             row.update(status="skipped", message="model has no trainable parameters")
             return None
-        cfg = _cell_config(cell)
+        cfg = _cell_config(cell, task)
         optimizer = create_optimizer(model, cfg.optim)
         scaler = precision.grad_scaler()
         loss_fn = engine_loss(cfg, precision, device.type)
@@ -223,9 +240,10 @@ def _build_workload(cell: BenchCell, device: torch.device, row: dict[str, Any]) 
 
 
 def _prewarm(cell: BenchCell, device: torch.device) -> None:
-    """Run the same model eagerly on a batch of 1 so code pages and lazily initialised library state (oneDNN,
-    thread pools) are resident before the CPU memory peak is reset; they would otherwise count as the workload's."""
-    workload = _build_workload(replace(cell, batch_size=1, compile=False), device, {})
+    """Run the same model eagerly on a batch of 2 (BatchNorm trains on no fewer) so code pages and lazily initialised
+    library state (oneDNN, thread pools) are resident before the CPU memory peak is reset; they would otherwise count
+    as the workload's."""
+    workload = _build_workload(replace(cell, batch_size=2, compile=False), device, {})
     if workload is not None:
         for _ in range(2):
             workload[0]()

@@ -76,7 +76,9 @@ __all__ = [
     "integrated_positions",
     "level_rotation",
     "load_world_sequences",
+    "world_file",
     "world_positions",
+    "world_sequence_paths",
 ]
 
 #: Joints whose lowest point per frame touches the floor (ankle, toe base and toe tip of each foot).
@@ -256,6 +258,38 @@ def world_positions(values: np.ndarray, skeleton: Skeleton = H36M_SKELETON, head
     return world.astype(np.float32)
 
 
+def world_file(path: str | Path) -> np.ndarray:
+    """Array[T, 32, 3] float32 mm: the world-frame positions of one exp-map file (:func:`world_positions`)."""
+    return world_positions(read_expmap_text(path, H36M_SKELETON.num_angle_values))
+
+
+def world_sequence_paths(
+    folder: str | Path, subjects: Sequence[str], actions: Sequence[str] | None = None
+) -> dict[tuple[str, str, int], Path]:
+    """The present ``<subject>/<action>_<subaction>.txt`` files, keyed and checked as :func:`load_world_sequences`."""
+    chosen = list(H36M_ACTIONS) if actions is None else list(actions)
+    unknown = [a for a in chosen if a not in H36M_ACTIONS]
+    if unknown:
+        raise DataError(f"unknown H3.6M action(s) {unknown}; known actions: {', '.join(H36M_ACTIONS)}")
+    root = find_h36m_root(folder)
+    if root is None:
+        raise DataError(f"{folder}: no Human3.6M folder found (expected S1 ... S11 folders of "
+                        "<action>_<subaction>.txt files, directly or under h3.6m/dataset)")
+    paths: dict[tuple[str, str, int], Path] = {}
+    for subject in subjects:
+        if not (root / subject).is_dir():
+            raise DataError(f"{root / subject}: missing subject folder")
+        for action in chosen:
+            for subaction in (1, 2):
+                path = h36m_file(root, subject, action, subaction)
+                if path.is_file():
+                    paths[(subject, action, subaction)] = path
+    if not paths:
+        raise DataError(f"{root}: no H3.6M sequence file found for subjects {', '.join(subjects)} "
+                        f"and actions {', '.join(chosen)}")
+    return paths
+
+
 def load_world_sequences(
     folder: str | Path, subjects: Sequence[str], actions: Sequence[str] | None = None
 ) -> dict[tuple[str, str, int], np.ndarray]:
@@ -274,25 +308,4 @@ def load_world_sequences(
         DataError: no Human3.6M folder, an unknown action, a missing subject folder, no file at all, or a
             malformed file (``file:line``, from :func:`~crisscross.data.h36m.read_expmap_text`).
     """
-    chosen = list(H36M_ACTIONS) if actions is None else list(actions)
-    unknown = [a for a in chosen if a not in H36M_ACTIONS]
-    if unknown:
-        raise DataError(f"unknown H3.6M action(s) {unknown}; known actions: {', '.join(H36M_ACTIONS)}")
-    root = find_h36m_root(folder)
-    if root is None:
-        raise DataError(f"{folder}: no Human3.6M folder found (expected S1 ... S11 folders of "
-                        "<action>_<subaction>.txt files, directly or under h3.6m/dataset)")
-    sequences: dict[tuple[str, str, int], np.ndarray] = {}
-    for subject in subjects:
-        if not (root / subject).is_dir():
-            raise DataError(f"{root / subject}: missing subject folder")
-        for action in chosen:
-            for subaction in (1, 2):
-                path = h36m_file(root, subject, action, subaction)
-                if path.is_file():
-                    values = read_expmap_text(path, H36M_SKELETON.num_angle_values)
-                    sequences[(subject, action, subaction)] = world_positions(values)
-    if not sequences:
-        raise DataError(f"{root}: no H3.6M sequence file found for subjects {', '.join(subjects)} "
-                        f"and actions {', '.join(chosen)}")
-    return sequences
+    return {key: world_file(path) for key, path in world_sequence_paths(folder, subjects, actions).items()}

@@ -35,7 +35,7 @@ from crisscross.data.h36m import (
     find_h36m_root,
     h36m_file,
 )
-from crisscross.data.h36m_world import load_world_sequences
+from crisscross.data.h36m_world import world_file, world_sequence_paths
 from crisscross.data.lifting import LiftingKey, LiftingSet
 from crisscross.data.registry import DataDirReport, DatasetEntry
 from crisscross.data.skeleton import (
@@ -138,20 +138,15 @@ def _load_h36m_npz(detections: str, name: str):
     return load
 
 
-def _expmap_arrays(folder: Path, subject: str, action: str, subaction: int, cache: ArrayCache,
-                   world: np.ndarray | None) -> dict[str, np.ndarray] | None:
-    """Keypoints (pixels) and camera-frame positions of one file in the subject's 4 cameras, cached by content."""
-    path = h36m_file(folder, subject, action, subaction)
+def _expmap_arrays(path: Path, subject: str, cache: ArrayCache) -> dict[str, np.ndarray]:
+    """Keypoints (pixels) and camera-frame positions of one file in the subject's 4 cameras, cached by content:
+    the world motion is rebuilt (parse, integration, forward kinematics) only when the cache misses."""
     key = f"{_EXPMAP_VERSION}-{file_digest(path)}-{subject}"
-
-    def build() -> dict[str, np.ndarray]:
-        joints = world[:, list(H36M_17_FROM_32)]
-        views = [_camera_view(joints, camera) for camera in get_cameras("h36m", subject)]
-        return {"keypoints": np.stack([v[0] for v in views]), "positions": np.stack([v[1] for v in views])}
-
     cached = cache.load(key)
-    if cached is None and world is not None:
-        cached = build()
+    if cached is None:
+        joints = world_file(path)[:, list(H36M_17_FROM_32)]
+        views = [_camera_view(joints, camera) for camera in get_cameras("h36m", subject)]
+        cached = {"keypoints": np.stack([v[0] for v in views]), "positions": np.stack([v[1] for v in views])}
         cache.save(key, cached)
     return cached
 
@@ -161,10 +156,9 @@ def _load_h36m_expmap(noisy: bool, name: str):
         root = find_h36m_root(folder)
         subjects = _subjects("h36m-expmap", split, [p.name for p in root.iterdir() if p.is_dir()])
         chosen = [a for a in H36M_ACTIONS if _wanted(a, actions)]
-        sequences = load_world_sequences(root, subjects, chosen)
         keypoints, positions, keys = [], [], []
-        for (subject, action, subaction), world in sequences.items():
-            arrays = _expmap_arrays(root, subject, action, subaction, cache, world)
+        for (subject, action, subaction), path in world_sequence_paths(root, subjects, chosen).items():
+            arrays = _expmap_arrays(path, subject, cache)
             for c, camera in enumerate(get_cameras("h36m", subject)):
                 kp = arrays["keypoints"][c]
                 if noisy:

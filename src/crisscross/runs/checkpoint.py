@@ -29,6 +29,7 @@ __all__ = [
     "load_checkpoint",
     "load_model_from_checkpoint",
     "load_weights_for_finetuning",
+    "portable_config",
     "resolve_checkpoint",
     "save_checkpoint",
     "unwrap_model",
@@ -107,13 +108,31 @@ def evaluation_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
 EXPORT_KEYS = ("model_name", "model_args", "config", "meta")
 
 
+def _source_name(path: Path) -> str:
+    """``<run name>/<run id>/checkpoints/<file>`` for a run's checkpoint, else the file name: a released file
+    names its source without the folders of the machine it was trained on."""
+    parts = path.parts
+    return "/".join(parts[-4:]) if len(parts) >= 4 and parts[-2] == CHECKPOINTS_DIR else path.name
+
+
+def portable_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without the machine's folders: data and cache folders unset, the run root the default."""
+    out = dict(config)
+    if isinstance(out.get("data"), dict):
+        out["data"] = {**out["data"], "data_dir": None, "cache_dir": None}
+    if isinstance(out.get("track"), dict):
+        out["track"] = {**out["track"], "root": "runs"}
+    return out
+
+
 def export_checkpoint(src: str | Path | Sequence[str | Path], dst: str | Path, *,
                       dtype: torch.dtype = torch.float32) -> Path:
     """Write the evaluation weights of checkpoint ``src`` (or a run folder's ``best.pt``) to a new file ``dst``.
 
     The EMA weights are exported when the run kept them (they are what its evaluation used); optimizer, scaler,
     RNG and resume state are dropped, and floating-point tensors are stored as ``dtype``. The training
-    provenance (updates, epochs, wall time) is kept under ``meta["training"]``. Never overwrites ``dst``.
+    provenance (updates, epochs, wall time) is kept under ``meta["training"]``, the source as its run name and
+    id; the machine's data, cache and run folders are left out of the config. Never overwrites ``dst``.
 
     Several sources are averaged uniformly, parameter by parameter (a "uniform soup", Wortsman et al. 2022):
     they must describe the same forecaster (:func:`average_weights`), and only runs fine-tuned from one
@@ -131,10 +150,12 @@ def export_checkpoint(src: str | Path | Sequence[str | Path], dst: str | Path, *
     state = evaluation_weights(ckpts[0]) if len(ckpts) == 1 else average_weights(ckpts, sources)
     first = ckpts[0]
     payload = {k: first[k] for k in EXPORT_KEYS}
+    payload["config"] = portable_config(payload["config"])
     payload["model_state"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    provenance = [{"checkpoint": str(s), "weights": "ema" if c.get("ema_state") else "model",
+    provenance = [{"checkpoint": _source_name(s), "weights": "ema" if c.get("ema_state") else "model",
                    "training": dict(c.get("train_state") or {})} for s, c in zip(sources, ckpts)]
-    payload["meta"] = dict(payload["meta"], training=provenance[0]["training"], exported_from=str(sources[0]),
+    payload["meta"] = dict(payload["meta"], training=provenance[0]["training"],
+                           exported_from=_source_name(sources[0]),
                            weights=provenance[0]["weights"])
     if len(ckpts) > 1:
         payload["meta"]["averaged_from"] = provenance

@@ -135,3 +135,20 @@ def test_repeats_keep_the_fastest_pass_and_speedups() -> None:
     assert "bf16 speed-up" in table and "2.50x" in table
     with pytest.raises(ValueError, match="repeats"):
         run_sweep(cells, repeats=0)
+
+
+@pytest.mark.parametrize(("model", "output_frames"), [("stcformer-lift-small", 1), ("stcformer-lift-small", 9),
+                                                      ("videopose3d-small", 1), ("simple-baseline-small", 1)])
+@pytest.mark.parametrize("mode", ["train", "infer"])
+def test_lifters_bench_on_lifting_batches(model: str, output_frames: int, mode: str) -> None:
+    # BatchNorm lifters (videopose3d, simple-baseline) train on the lifting task's [B, R, J, 5] batches
+    row = run_cell(BenchCell(model=model, model_args=(), mode=mode, batch_size=4, input_frames=9,
+                             output_frames=output_frames,
+                             warmup=1, iters=2, threads=1))
+    assert row["status"] == "ok", row["message"]
+    assert row["parameters"] > 0 and row["gflops_per_sample"] > 0
+    if model == "stcformer-lift-small" and mode == "infer":
+        # the criss-cross encoder runs over every frame either way: one output frame costs nearly as much as nine
+        assert row["gflops_per_sample"] > 0.5 * run_cell(BenchCell(
+            model=model, model_args=(), mode=mode, batch_size=4, input_frames=9, output_frames=9, warmup=1, iters=2,
+            threads=1))["gflops_per_sample"]

@@ -11,7 +11,7 @@ import torch
 from crisscross.data.augment import mirror
 from crisscross.data.lifting import LiftingKey, LiftingSet
 from crisscross.data.skeleton import H36M_17_SKELETON
-from crisscross.evaluation.lifting import evaluate_lifter, flip_averaged
+from crisscross.evaluation.lifting import evaluate_lifter, flip_averaged, scored_frames
 from crisscross.evaluation.protocols import LiftingProtocol
 
 SK = H36M_17_SKELETON
@@ -223,3 +223,31 @@ def test_flip_averaged_symmetrises_a_constant():
     expected = (pose + mirror(pose, PERM)) / 2
     torch.testing.assert_close(out, expected.expand(2, J, 3))
     torch.testing.assert_close(mirror(out, PERM), out)  # the flip-averaged output is itself symmetric
+
+
+def test_a_frame_stride_scores_every_sth_frame_of_each_sequence_from_its_first():
+    data = _dataset()  # lengths 6, 9, 4: with stride 4, frames 0 4 | 0 4 8 | 0 of each sequence
+    assert scored_frames(data, 4).tolist() == [0, 4, 6, 10, 14, 15]
+    assert scored_frames(data, 1).tolist() == list(range(19))
+    seen: list[int] = []
+    find = _lookup(data)
+
+    def lift(keypoints: torch.Tensor) -> torch.Tensor:
+        index, _ = find(keypoints)
+        seen.extend(index.tolist())
+        # frame f is f mm off on joint 1 (f / 17 mm MPJPE): the headline then averages the scored frames only
+        out = data.positions[index].clone()
+        out[:, 1, 0] += index.double().float()
+        return out
+
+    stride = LiftingProtocol("strided", "test", 5, ("S1",), ("S2",), frame_stride=4)
+    result = evaluate_lifter(lift, data, stride, flip=False, batch_size=4)
+    assert sorted(seen) == [0, 4, 6, 10, 14, 15]
+    assert result["num_frames"] == 6 and result["frame_stride"] == 4
+    assert result["num_frames_per_action"] == {"Walking": 3, "Eating": 3}
+    # Walking: frames 0, 4, 15; Eating: 6, 10, 14 -> means 19/3 and 30/3, over 17 joints
+    assert result["mpjpe_mm"]["per_action"]["Walking"] == pytest.approx(19 / 3 / 17, rel=1e-4)
+    assert result["mpjpe_mm"]["mean"] == pytest.approx((19 / 3 + 10) / 2 / 17, rel=1e-4)
+    assert math.isnan(result["mpjve_mm"]["mean"])  # no two scored frames are consecutive
+    with pytest.raises(ValueError, match="frame_stride"):
+        LiftingProtocol("bad", "test", 5, ("S1",), ("S2",), frame_stride=0)

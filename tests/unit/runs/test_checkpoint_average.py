@@ -24,8 +24,8 @@ def test_average_of_three_by_hand(tmp_path):
     out = load_checkpoint(export_checkpoint([a, b, c], tmp_path / "soup.pt"))
     assert torch.allclose(out["model_state"]["w"], torch.tensor([1.0, 6.0]))  # (1+3-1)/3, (2+5+11)/3
     assert out["model_state"]["count"].item() == 7  # integer buffers: the first checkpoint's
-    assert out["config"] == {"seed": 7} and out["meta"]["exported_from"] == str(a)
-    assert [s["checkpoint"] for s in out["meta"]["averaged_from"]] == [str(a), str(b), str(c)]
+    assert out["config"] == {"seed": 7} and out["meta"]["exported_from"] == "a.pt"
+    assert [s["checkpoint"] for s in out["meta"]["averaged_from"]] == ["a.pt", "b.pt", "c.pt"]
     assert [s["weights"] for s in out["meta"]["averaged_from"]] == ["model", "ema", "model"]
     assert [s["training"]["step"] for s in out["meta"]["averaged_from"]] == [7, 8, 9]
 
@@ -57,3 +57,19 @@ def test_shapes_must_match(tmp_path):
     b = _ckpt(tmp_path / "b.pt", [1.0, 2.0, 3.0])
     with pytest.raises(CheckpointError, match="shapes differ"):
         export_checkpoint([a, b], tmp_path / "soup.pt")
+
+
+def test_an_export_names_its_source_by_run_and_leaves_the_machines_folders_out(tmp_path):
+    ckpt_dir = tmp_path / "home" / "runs" / "lift" / "20260101-000000-abcdef" / "checkpoints"
+    ckpt_dir.mkdir(parents=True)
+    src = _ckpt(ckpt_dir / "last.pt", [1.0, 2.0], steps=3)
+    payload = load_checkpoint(src)
+    payload["config"] = {"data": {"dataset": "humaneva", "data_dir": str(tmp_path / "data"), "cache_dir": "/c"},
+                         "track": {"root": str(tmp_path / "runs"), "name": "lift"}}
+    src.unlink()
+    save_checkpoint(src, payload)
+    out = load_checkpoint(export_checkpoint(src, tmp_path / "released.pt"))
+    assert out["meta"]["exported_from"] == "lift/20260101-000000-abcdef/checkpoints/last.pt"
+    assert out["config"]["data"] == {"dataset": "humaneva", "data_dir": None, "cache_dir": None}
+    assert out["config"]["track"] == {"root": "runs", "name": "lift"}
+    assert str(tmp_path) not in repr(out)

@@ -149,6 +149,8 @@ class LiftingTask:
         """What a checkpoint records to rebuild and evaluate the lifter without its config."""
         skeleton = dataset.skeleton
         return {"skeleton": skeleton.name, "skeleton_spec": skeleton_to_dict(skeleton),
+                "dataset": dataset.dataset, "subjects": dataset.subjects(),
+                "cameras": sorted({k.camera for k in dataset.keys}),
                 "predicted_joints": list(skeleton.predicted), "fps": float(dataset.fps),
                 "input_frames": data.input_frames, "output_frames": data.output_frames,
                 "receptive_field": data.input_frames, "protocol": protocol.name,
@@ -159,9 +161,11 @@ class LiftingTask:
     def results_table(self, results: Mapping[str, Mapping[str, Any]]) -> str:
         """A heading and one row per labelled result: P1, P2, N-MPJPE and MPJVE (mm), averaged over actions."""
         first = next(iter(results.values()))
+        stride = first.get("frame_stride", 1)
+        scored = f"{first['num_frames']} frames" + (f" (every {stride}th)" if stride > 1 else "")
         heading = (f"Lifting errors (mm) on {first['dataset']} / {first['split']}, protocol {first['protocol']} "
                    f"({first['receptive_field']} frames, flip {'on' if first['flip'] else 'off'}), "
-                   f"{first['num_frames']} frames, mean over {len(first['actions'])} actions")
+                   f"{scored}, mean over {len(first['actions'])} actions")
         keys = (*LIFTING_METRICS, VELOCITY_KEY)
         rows = [[label, *(r[k]["mean"] for k in keys)] for label, r in results.items()]
         headers = ["model", "MPJPE (P1)", "P-MPJPE (P2)", "N-MPJPE", "MPJVE"]
