@@ -1,9 +1,9 @@
 """Every figure of the lifting results tables in the docs is reproduced by evaluating its model on the real data.
 
 A lifting results table sits between ``<!-- lifting-results dataset=D split=S protocol=P -->`` and
-``<!-- /lifting-results -->`` in ``docs/lifting.md`` or ``docs/results/*.md``; its columns are the model, its
-weights (a committed checkpoint, or "none" for a weight-free reference), P1, P2, N-MPJPE and MPJVE in mm. Each
-printed figure must equal the re-evaluated one to 0.1 mm (the tables print one decimal).
+``<!-- /lifting-results -->`` in the README, ``docs/lifting.md`` or ``docs/results/*.md``; its columns are the
+model, its weights (a committed checkpoint, or "none" for a weight-free reference), P1, P2, N-MPJPE and MPJVE in
+mm. Each printed figure must equal the re-evaluated one to 0.1 mm (the tables print one decimal).
 
 A per-subject table (HumanEva-I is reported per subject and action) sits between ``<!-- lifting-per-subject
 dataset=D split=S protocol=P metric=M -->`` and ``<!-- /lifting-per-subject -->``: columns model, weights, then one
@@ -23,7 +23,8 @@ import pytest
 from crisscross.tasks.sources import evaluate_source
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PAGES = [REPO_ROOT / "docs" / "lifting.md", *sorted((REPO_ROOT / "docs" / "results").glob("*.md"))]
+PAGES = [REPO_ROOT / "README.md", REPO_ROOT / "docs" / "lifting.md",
+         *sorted((REPO_ROOT / "docs" / "results").glob("*.md"))]
 _BLOCK = re.compile(r"<!-- lifting-results (?P<attrs>[^>]*?) -->\n(?P<table>.*?)<!-- /lifting-results -->", re.S)
 _SUBJECT_BLOCK = re.compile(
     r"<!-- lifting-per-subject (?P<attrs>[^>]*?) -->\n(?P<table>.*?)<!-- /lifting-per-subject -->", re.S)
@@ -44,7 +45,7 @@ def lifting_tables() -> list[dict]:
             header = _cells(lines[0])
             rows = [dict(zip(header, _cells(line), strict=True)) for line in lines[2:]]
             tables.append({**attrs, "page": page.name, "rows": [
-                {"model": r["model"], "weights": r["weights"],
+                {"model": r["model"], "weights": r["weights"].replace("`", ""),
                  "figures": {COLUMNS[c]: float(r[c]) for c in COLUMNS if c in r}} for r in rows]})
     return tables
 
@@ -79,7 +80,9 @@ def test_the_lifting_page_has_a_results_table():
 
 
 def _cases() -> list:
-    return [pytest.param(t, row, id=f"{t['protocol']}-{row['model']}") for t in lifting_tables() for row in t["rows"]]
+    return [pytest.param(t, row, id=f"{t['page']}-{t['dataset']}-{t['protocol']}-{row['model']}-"
+                                     f"{row['weights'].rsplit('/', 1)[-1]}")
+            for t in lifting_tables() for row in t["rows"]]
 
 
 @pytest.mark.realdata
@@ -92,7 +95,8 @@ def test_lifting_figure_is_reproduced(table: dict, row: dict, data_root, cache_d
 
 
 def _subject_cases() -> list:
-    return [pytest.param(t, row, id=f"{t['protocol']}-{row['model']}-{row['weights'].rsplit('/', 1)[-1]}")
+    return [pytest.param(t, row, id=f"{t['page']}-{t['protocol']}-{t['metric']}-{row['model']}-"
+                                     f"{row['weights'].rsplit('/', 1)[-1]}")
             for t in per_subject_tables() for row in t["rows"]]
 
 

@@ -199,7 +199,7 @@ def _lifting_protocols() -> tuple[LiftingProtocol, ...]:
         f"h36m-lift-{r}", "h36m-npz", r, _H36M_LIFT_TRAIN, _H36M_LIFT_TEST, variants=("h36m-npz-cpn",),
         description=f"Human3.6M lifting (VideoPose3D files), {r} frames, train S1 S5 S6 S7 S8, test S9 S11, "
                     "17 joints, every frame") for r in (27, 81, 243))
-    # One frame in 100 (every 2 s at 50 Hz) of every test recording and camera: 4,716 frames, so that a CPU
+    # One frame in 100 (every 2 s at 50 Hz) of every test recording and camera: 4,824 frames, so that a CPU
     # re-scores every checkpoint of the results tables in minutes (the 81-frame criss-cross lifter runs about 60
     # windows/s on two cores); every frame would be 471,408.
     expmap = tuple(LiftingProtocol(

@@ -207,3 +207,33 @@ def test_the_engine_trains_a_lifter_and_its_checkpoint_evaluates_the_same(humane
     assert checkpoint["config"]["task"] == "lifting"
     again = evaluate_source(result.run_dir, device="cpu")
     assert again["mpjpe_mm"]["mean"] == pytest.approx(result.eval["mpjpe_mm"]["mean"], rel=1e-5)
+
+
+def test_a_human36m_lifter_trains_on_the_npz_files_and_eval_gives_the_standard_table(tmp_path, capsys):
+    """The path of a user with the full dataset: train on VideoPose3D's files, then ``crisscross eval CHECKPOINT
+    --dataset h36m-npz-cpn --split test --protocol h36m-lift-27`` on the same model's checkpoint."""
+    rng = np.random.default_rng(5)
+    actions = ("Walking 1", "Eating", "Directions")
+    positions_3d = {s: {a: rng.normal(0, 0.4, (30, 32, 3)).astype(np.float32) for a in actions}
+                    for s in ("S1", "S5", "S9", "S11")}
+    positions_2d = {s: {a: [rng.uniform(0, 1000, (30, 17, 2)).astype(np.float32) for _ in range(4)]
+                        for a in actions} for s in positions_3d}
+    fx.write_3d(tmp_path / "data_3d_h36m.npz", positions_3d)
+    fx.write_2d(tmp_path / "data_2d_h36m_gt.npz", positions_2d, fx.H36M_METADATA)
+    fx.write_2d(tmp_path / "data_2d_h36m_cpn_ft_h36m_dbb.npz", positions_2d, fx.H36M_METADATA)
+    cfg = load_config(None, ["task=lifting", "data.dataset=h36m-npz", f"data.data_dir={tmp_path}",
+                             "data.input_frames=27", "data.output_frames=1", "data.val_split=test",
+                             "model.name=videopose3d-small", "model.args={}", "train.epochs=1", "train.batch_size=16",
+                             "train.progress=false", "eval.protocol=h36m-lift-27", f"track.root={tmp_path}/runs",
+                             "track.tensorboard=false", "train.device=cpu"])
+    result = fit(cfg)
+    assert result.status == "completed" and result.eval["protocol"] == "h36m-lift-27"
+    checkpoint = result.run_dir / "checkpoints" / "best.pt"
+    assert main(["eval", str(checkpoint), "--dataset", "h36m-npz-cpn", "--data-dir", str(tmp_path), "--split",
+                 "test", "--protocol", "h36m-lift-27", "--per-action", "--output", str(tmp_path / "cpn.json")]) == 0
+    out = capsys.readouterr().out
+    assert "h36m-npz-cpn / test" in out and "h36m-lift-27" in out and "flip on" in out
+    saved = json.loads((tmp_path / "cpn.json").read_text())
+    # S9 and S11 in 4 cameras, S11 Directions dropped as VideoPose3D drops it; every frame scored
+    assert saved["num_frames"] == 4 * 30 * 5 and saved["actions"] == ["Walking", "Eating", "Directions"]
+    assert saved["mpjpe_mm"]["mean"] > 0 and saved["p_mpjpe_mm"]["mean"] <= saved["mpjpe_mm"]["mean"] + 1e-6
