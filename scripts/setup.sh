@@ -15,3 +15,5 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
   "$VPY" -m pip install -q "${CRISSCROSS_TORCH:-torch==2.13.0}"
 fi
 "$VPY" -m pip install -q -e ".[dev]"
+# ONNX export and its parity tests; optional: where onnxruntime has no wheel, those tests skip.
+"$VPY" -m pip install -q -e ".[deploy]" || echo "setup: the deploy extra (onnx, onnxruntime) did not install; ONNX tests will skip"
