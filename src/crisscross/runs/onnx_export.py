@@ -31,7 +31,8 @@ import torch
 
 from crisscross.runs.checkpoint import load_model_from_checkpoint
 
-__all__ = ["DEPLOY_HINT", "ONNX_PARITY_TOLERANCE_M", "export_onnx", "onnx_input", "onnx_runtime_parity"]
+__all__ = ["DEPLOY_HINT", "ONNX_PARITY_TOLERANCE_M", "export_module", "export_onnx", "onnx_input",
+           "onnx_runtime_parity"]
 
 DEPLOY_HINT = "ONNX export needs the deploy extra: pip install 'crisscross[deploy]' (onnx, onnxscript, onnxruntime)"
 #: The largest difference (metres) allowed between ONNX Runtime and PyTorch on the parity batch.
@@ -86,6 +87,34 @@ def onnx_runtime_parity(path: str | Path, model: torch.nn.Module, x: torch.Tenso
     return float(abs(out - ref).max())
 
 
+def export_module(model: torch.nn.Module, example: torch.Tensor, dst: str | Path,
+                  metadata: dict[str, str] | None = None) -> Path:
+    """Export ``model`` traced on ``example`` (batch first, the batch dimension dynamic) to ``dst``, atomically, with
+    ``metadata`` in the graph's ``metadata_props``."""
+    if example.shape[0] < 2:  # torch.export specialises a dimension of size 1, which would fix the batch at 1
+        raise ValueError(f"trace the export with a batch of at least 2, got {example.shape[0]}")
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    batch = torch.export.Dim("batch", min=1)
+    # the exporter narrates its steps on stdout and warns of torchvision operators it cannot register
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # deprecations inside torch.export's own utilities
+            program = torch.onnx.export(model, (example,), dynamo=True, dynamic_shapes=({0: batch},),
+                                        input_names=["input"], output_names=["output"])
+    finally:
+        registration.setLevel(level)
+    for key, value in (metadata or {}).items():
+        program.model.metadata_props[key] = value
+    tmp = dst.with_name(dst.name + ".tmp")
+    program.save(str(tmp))
+    tmp.replace(dst)
+    return dst
+
+
 def export_onnx(source: str | Path, dst: str | Path, *, check: bool = True) -> dict[str, Any]:
     """Export checkpoint ``source`` (a run folder's best one, or a file) to the new ONNX file ``dst``.
 
@@ -110,24 +139,7 @@ def export_onnx(source: str | Path, dst: str | Path, *, check: bool = True) -> d
     model, ckpt = load_model_from_checkpoint(source, "cpu")
     meta = ckpt["meta"]
     x = onnx_input(meta, _EXPORT_BATCH)
-    batch = torch.export.Dim("batch", min=1)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    # the exporter narrates its steps on stdout and warns of torchvision operators it cannot register
-    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
-    level = registration.level
-    registration.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # deprecations inside torch.export's own utilities
-            program = torch.onnx.export(model, (x,), dynamo=True, dynamic_shapes=({0: batch},),
-                                        input_names=["input"], output_names=["output"])
-    finally:
-        registration.setLevel(level)
-    for key, value in _contract(ckpt["model_name"], meta).items():
-        program.model.metadata_props[key] = value
-    tmp = dst.with_name(dst.name + ".tmp")
-    program.save(str(tmp))
-    tmp.replace(dst)
+    export_module(model, x, dst, _contract(ckpt["model_name"], meta))
     report: dict[str, Any] = {"path": str(dst), "model": ckpt["model_name"], "task": _task(meta),
                               "input_shape": ["B", *x.shape[1:]], "output_shape": None, "parity_max_abs_m": None}
     with torch.no_grad():
