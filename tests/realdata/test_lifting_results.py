@@ -35,36 +35,31 @@ def _cells(line: str) -> list[str]:
     return [c.replace("`", "").strip() for c in line.strip().strip("|").split("|")]
 
 
-def lifting_tables() -> list[dict]:
-    """Every lifting results table: its attributes and rows ``{"model", "weights", "figures": {key: mm}}``."""
-    tables = []
+def _blocks(block: re.Pattern) -> list[tuple[str, dict, list[str], list[dict]]]:
+    """``(page, attributes, header, rows as {column: cell})`` of every table between ``block``'s markers."""
+    found = []
     for page in PAGES:
-        for match in _BLOCK.finditer(page.read_text() if page.exists() else ""):
+        for match in block.finditer(page.read_text() if page.exists() else ""):
             attrs = dict(kv.split("=", 1) for kv in match["attrs"].split())
             lines = [ln for ln in match["table"].splitlines() if ln.startswith("|")]
             header = _cells(lines[0])
-            rows = [dict(zip(header, _cells(line), strict=True)) for line in lines[2:]]
-            tables.append({**attrs, "page": page.name, "rows": [
-                {"model": r["model"], "weights": r["weights"].replace("`", ""),
-                 "figures": {COLUMNS[c]: float(r[c]) for c in COLUMNS if c in r}} for r in rows]})
-    return tables
+            found.append((page.name, attrs, header, [dict(zip(header, _cells(ln), strict=True)) for ln in lines[2:]]))
+    return found
+
+
+def lifting_tables() -> list[dict]:
+    """Every lifting results table: its attributes and rows ``{"model", "weights", "figures": {key: mm}}``."""
+    return [{**attrs, "page": page, "rows": [
+        {"model": r["model"], "weights": r["weights"], "figures": {COLUMNS[c]: float(r[c]) for c in COLUMNS if c in r}}
+        for r in rows]} for page, attrs, _, rows in _blocks(_BLOCK)]
 
 
 def per_subject_tables() -> list[dict]:
     """Every per-subject table: attributes and rows ``{"model", "weights", "figures": {(action, subject): mm}}``."""
-    tables = []
-    for page in PAGES:
-        for match in _SUBJECT_BLOCK.finditer(page.read_text() if page.exists() else ""):
-            attrs = dict(kv.split("=", 1) for kv in match["attrs"].split())
-            lines = [ln for ln in match["table"].splitlines() if ln.startswith("|")]
-            header = _cells(lines[0])
-            rows = [dict(zip(header, _cells(line), strict=True)) for line in lines[2:]]
-            columns = [tuple(h.split()) for h in header[2:]]
-            tables.append({**attrs, "page": page.name, "rows": [
-                {"model": r["model"], "weights": r["weights"],
-                 "figures": {col: float(r[" ".join(col)]) for col in columns}}
-                for r in rows if r["weights"] != "published"]})
-    return tables
+    return [{**attrs, "page": page, "rows": [
+        {"model": r["model"], "weights": r["weights"],
+         "figures": {tuple(h.split()): float(r[h]) for h in header[2:]}}
+        for r in rows if r["weights"] != "published"]} for page, attrs, header, rows in _blocks(_SUBJECT_BLOCK)]
 
 
 @functools.cache
