@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from crisscross.models.registry import get_model_entry
 from crisscross.runs.checkpoint import load_model_from_checkpoint
 
 __all__ = ["DEPLOY_HINT", "ONNX_PARITY_TOLERANCE_M", "export_module", "export_onnx", "onnx_input",
@@ -40,21 +41,16 @@ ONNX_PARITY_TOLERANCE_M = 1e-4
 _EXPORT_BATCH, _PARITY_BATCH = 2, 3
 
 
-def _task(meta: dict[str, Any]) -> str:
-    return "lifting" if "receptive_field" in meta else "forecasting"
-
-
-def onnx_input(meta: dict[str, Any], batch: int, seed: int = 0) -> torch.Tensor:
+def onnx_input(task: str, meta: dict[str, Any], batch: int, seed: int = 0) -> torch.Tensor:
     """A random input of the checkpoint's contract: ``[B, T_in, J, 3]`` (forecasting) or ``[B, R, J, 2]``."""
     gen = torch.Generator().manual_seed(seed)
     joints = len(meta["predicted_joints"])
-    channels = 2 if _task(meta) == "lifting" else 3
+    channels = 2 if task == "lifting" else 3
     return torch.randn(batch, meta["input_frames"], joints, channels, generator=gen) * 0.3
 
 
-def _contract(name: str, meta: dict[str, Any]) -> dict[str, str]:
+def _contract(name: str, task: str, meta: dict[str, Any]) -> dict[str, str]:
     """The ``metadata_props`` of the exported graph."""
-    task = _task(meta)
     joints = len(meta["predicted_joints"])
     if task == "lifting":
         layout_in = (f"keypoints [B, {meta['input_frames']}, {joints}, 2]: normalised screen coordinates "
@@ -137,15 +133,15 @@ def export_onnx(source: str | Path, dst: str | Path, *, check: bool = True) -> d
     if source.is_dir():
         source = source / "checkpoints" / "best.pt"
     model, ckpt = load_model_from_checkpoint(source, "cpu")
-    meta = ckpt["meta"]
-    x = onnx_input(meta, _EXPORT_BATCH)
-    export_module(model, x, dst, _contract(ckpt["model_name"], meta))
-    report: dict[str, Any] = {"path": str(dst), "model": ckpt["model_name"], "task": _task(meta),
+    meta, task = ckpt["meta"], get_model_entry(ckpt["model_name"]).task
+    x = onnx_input(task, meta, _EXPORT_BATCH)
+    export_module(model, x, dst, _contract(ckpt["model_name"], task, meta))
+    report: dict[str, Any] = {"path": str(dst), "model": ckpt["model_name"], "task": task,
                               "input_shape": ["B", *x.shape[1:]], "output_shape": None, "parity_max_abs_m": None}
     with torch.no_grad():
         report["output_shape"] = ["B", *model(x).shape[1:]]
     if check and importlib.util.find_spec("onnxruntime") is not None:
-        diff = onnx_runtime_parity(dst, model, onnx_input(meta, _PARITY_BATCH, seed=1))
+        diff = onnx_runtime_parity(dst, model, onnx_input(task, meta, _PARITY_BATCH, seed=1))
         report["parity_max_abs_m"] = diff
         if diff > ONNX_PARITY_TOLERANCE_M:
             raise ValueError(f"{dst}: ONNX Runtime differs from PyTorch by {diff:.2e} m "
