@@ -70,8 +70,9 @@ def _check_inputs(truth_mm: torch.Tensor, pred_mm: torch.Tensor, parents: Sequen
         raise ValueError(f"animation file {out_path} must end in .gif or .mp4")
 
 
-def _build_figure(plt: Any, truth: Any, pred: Any, n_bones: int, dpi: int,
-                  figsize: tuple[float, float]) -> tuple[Any, list[tuple[Any, list[Any], str]], Any]:
+def _build_figure(plt: Any, truth: Any, pred: Any, n_bones: int, dpi: int, figsize: tuple[float, float],
+                  panel_titles: tuple[str, str] = ("ground truth", "prediction"),
+                  ) -> tuple[Any, list[tuple[Any, list[Any], str]], Any]:
     """The two 3D panels with one line artist per bone, on shared cubic limits: ``(figure, panels, caption)``.
 
     Each panel is ``(data, lines, future colour)``; ``caption`` is the figure's title text.
@@ -81,7 +82,7 @@ def _build_figure(plt: Any, truth: Any, pred: Any, n_bones: int, dpi: int,
     half = float((both.max(0).values - both.min(0).values).max()) / 2 * 1.05 + 1e-6
     fig = plt.figure(figsize=figsize, dpi=dpi)
     panels = []
-    for i, (name, data) in enumerate((("ground truth", truth), ("prediction", pred))):
+    for i, (name, data) in enumerate(zip(panel_titles, (truth, pred))):
         ax = fig.add_subplot(1, 2, i + 1, projection="3d")
         ax.set_title(name, fontsize=9)
         for axis, c in zip("xyz", centre.tolist()):
@@ -112,7 +113,9 @@ def _pick_writer(animation: Any, out_path: Path, fps: float) -> tuple[Any, str, 
 
 def animate_forecast(truth_mm: torch.Tensor, pred_mm: torch.Tensor, parents: Sequence[int], input_frames: int,
                      out_path: str | Path, *, fps: float = 25.0, title: str = "", vertical_axis: int = 1,
-                     dpi: int = 80, figsize: tuple[float, float] = (8.0, 4.2)) -> AnimationResult:
+                     dpi: int = 80, figsize: tuple[float, float] = (8.0, 4.2),
+                     panel_titles: tuple[str, str] = ("ground truth", "prediction"),
+                     frame_labels: Sequence[str] | None = None) -> AnimationResult:
     """Render ground truth and prediction side by side, frame by frame.
 
     Args:
@@ -127,6 +130,8 @@ def animate_forecast(truth_mm: torch.Tensor, pred_mm: torch.Tensor, parents: Seq
         vertical_axis: index of the data's up axis.
         dpi: resolution of each frame (the frame is ``figsize * dpi`` pixels).
         figsize: figure size in inches.
+        panel_titles: titles of the left (``truth_mm``) and right (``pred_mm``) panels.
+        frame_labels: one caption per frame in place of "observed frame k" / "future +t ms".
 
     Returns:
         Where and how the clip was written.
@@ -146,7 +151,9 @@ def animate_forecast(truth_mm: torch.Tensor, pred_mm: torch.Tensor, parents: Seq
     truth = _plot_coords(truth_mm.detach().cpu().float(), vertical_axis).numpy()
     pred = _plot_coords(pred_mm.detach().cpu().float(), vertical_axis).numpy()
     bones = [(j, p) for j, p in enumerate(parents) if p >= 0]
-    fig, panels, caption = _build_figure(plt, truth, pred, len(bones), dpi, figsize)
+    if frame_labels is not None and len(frame_labels) != frames:
+        raise ValueError(f"{len(frame_labels)} frame labels for {frames} frames")
+    fig, panels, caption = _build_figure(plt, truth, pred, len(bones), dpi, figsize, panel_titles)
 
     def draw(t: int) -> None:
         observed = t < input_frames
@@ -155,8 +162,8 @@ def animate_forecast(truth_mm: torch.Tensor, pred_mm: torch.Tensor, parents: Seq
                 line.set_data_3d([data[t, j, 0], data[t, p, 0]], [data[t, j, 1], data[t, p, 1]],
                                  [data[t, j, 2], data[t, p, 2]])
                 line.set_color(PAST_COLOR if observed else future_color)
-        when = (f"observed frame {t + 1}/{input_frames}" if observed
-                else f"future +{1000.0 * (t - input_frames + 1) / fps:.0f} ms")
+        when = (frame_labels[t] if frame_labels is not None else f"observed frame {t + 1}/{input_frames}"
+                if observed else f"future +{1000.0 * (t - input_frames + 1) / fps:.0f} ms")
         caption.set_text(f"{title}\nframe {t + 1}/{frames}: {when}")
 
     writer, writer_name, fallback = _pick_writer(animation, out_path, fps)

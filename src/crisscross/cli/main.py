@@ -19,6 +19,7 @@ from crisscross.cli import datasets as datasets_command
 from crisscross.cli import evaluate as evaluate_command
 from crisscross.cli import export as export_command
 from crisscross.cli import models as models_command
+from crisscross.cli import predict as predict_command
 from crisscross.cli import profile as profile_command
 from crisscross.cli import report as report_command
 from crisscross.cli import runs as runs_command
@@ -35,6 +36,7 @@ SUBCOMMANDS: dict[str, ModuleType] = {
     "train": train_command,
     "eval": evaluate_command,
     "export": export_command,
+    "predict": predict_command,
     "models": models_command,
     "datasets": datasets_command,
     "runs": runs_command,

@@ -1,0 +1,214 @@
+"""3D joint sequences of one's own in (``.npz``, ``.npy``, ``.csv``, ``.json``), predictions out (``.npz``, ``.json``).
+
+Input, one recording ``[T, J, 3]``:
+
+* ``.npz``: the joints under ``positions`` (or as the file's only array), optionally ``fps``, ``units``
+  (``mm``, ``cm`` or ``m``) and ``joints`` (one name per joint);
+* ``.npy``: the array alone;
+* ``.csv``: one row per frame; a header row naming ``<joint>_x, <joint>_y, <joint>_z`` columns (a leading ``frame``
+  or ``time`` column is skipped), or no header and ``3 J`` numbers per row;
+* ``.json``: ``{"positions": [[[x, y, z], ...], ...], "fps": .., "units": .., "joints": [..]}`` or the bare list.
+
+Output files are written atomically and never overwrite an existing file; every array comes with the joints'
+names, the units and the frame rate.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crisscross.data.errors import DataError
+
+__all__ = ["MOTION_SUFFIXES", "OUTPUT_SUFFIXES", "UNITS_TO_MM", "Motion3D", "read_motion", "write_prediction"]
+
+MOTION_SUFFIXES = (".npz", ".npy", ".csv", ".json")
+OUTPUT_SUFFIXES = (".npz", ".json")
+UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
+
+
+@dataclass(frozen=True)
+class Motion3D:
+    """One recording as read: positions in the file's units and frame rate (None where the file does not say)."""
+
+    path: Path | None
+    positions: np.ndarray  # [T, J, 3] float64
+    fps: float | None = None
+    units: str | None = None
+    joints: tuple[str, ...] | None = None
+
+
+def _scalar(value: Any, key: str, path: Path) -> Any:
+    array = np.asarray(value)
+    if array.size != 1:
+        raise DataError(f"{path}: '{key}' must be one value, got shape {array.shape}")
+    return array.reshape(()).item()
+
+
+def _read_npz(path: Path) -> dict[str, Any]:
+    with np.load(path, allow_pickle=False) as stored:
+        keys = stored.files
+        if "positions" in keys:
+            name = "positions"
+        elif len([k for k in keys if k not in ("fps", "units", "joints")]) == 1:
+            name = next(k for k in keys if k not in ("fps", "units", "joints"))
+        else:
+            raise DataError(f"{path}: no 'positions' array and more than one array (keys: {', '.join(keys)})")
+        out: dict[str, Any] = {"positions": stored[name]}
+        if "fps" in keys:
+            out["fps"] = _scalar(stored["fps"], "fps", path)
+        if "units" in keys:
+            out["units"] = str(_scalar(stored["units"], "units", path))
+        if "joints" in keys:
+            out["joints"] = [str(n) for n in np.ravel(stored["joints"])]
+    return out
+
+
+def _read_csv(path: Path) -> dict[str, Any]:
+    with path.open(newline="") as fh:
+        rows = [row for row in csv.reader(fh) if row and any(cell.strip() for cell in row)]
+    if not rows:
+        raise DataError(f"{path}: empty CSV file")
+    header: list[str] | None = None
+    try:
+        float(rows[0][0])
+    except ValueError:
+        header, rows = [c.strip() for c in rows[0]], rows[1:]
+    skip = 1 if header and header[0].lower() in ("frame", "time", "t") else 0
+    values = []
+    for number, row in enumerate(rows, start=2 if header else 1):
+        try:
+            values.append([float(c) for c in row[skip:]])
+        except ValueError:
+            raise DataError(f"{path}:{number}: expected numbers, got {row[skip:][:4]}...") from None
+        if len(values[-1]) != len(values[0]):
+            raise DataError(f"{path}:{number}: {len(values[-1])} values, the first row has {len(values[0])}")
+    columns = len(values[0]) if values else 0
+    if columns % 3:
+        raise DataError(f"{path}: {columns} coordinate columns per row; expected 3 per joint (x, y, z)")
+    out: dict[str, Any] = {"positions": np.asarray(values, dtype=np.float64).reshape(len(values), columns // 3, 3)}
+    if header:
+        names = header[skip:]
+        joints = []
+        for j in range(0, len(names), 3):
+            stems = [n.rsplit("_", 1) for n in names[j:j + 3]]
+            if any(len(s) != 2 for s in stems) or [s[1].lower() for s in stems] != ["x", "y", "z"] or \
+                    len({s[0] for s in stems}) != 1:
+                raise DataError(f"{path}: header columns {names[j:j + 3]} are not <joint>_x, <joint>_y, <joint>_z")
+            joints.append(stems[0][0])
+        out["joints"] = joints
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot parse JSON ({err})") from None
+    if isinstance(loaded, list):
+        loaded = {"positions": loaded}
+    if not isinstance(loaded, Mapping) or "positions" not in loaded:
+        raise DataError(f"{path}: expected a JSON object with 'positions' (or a bare [frames][joints][3] list) of 3D "
+                        "joints; 2D keypoints from a detector need a lifting checkpoint")
+    try:
+        positions = np.asarray(loaded["positions"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: 'positions' must be a [frames][joints][3] list of numbers (3D joints; 2D keypoints "
+                        "from a detector need a lifting checkpoint)") from None
+    return {"positions": positions, **{k: loaded[k] for k in ("fps", "units", "joints") if k in loaded}}
+
+
+def read_motion(path: str | Path) -> Motion3D:
+    """Read one recording (see the module docstring for the formats).
+
+    Raises:
+        DataError: unreadable file, unknown suffix, positions not ``[T >= 1, J, 3]``, non-finite values (naming
+            frame and joint), units other than mm, cm or m, a non-positive frame rate, or a joint-name count that
+            differs from the joints.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: a folder, expected a 3D recording file (an OpenPose folder of 2D keypoints needs a "
+                        "lifting checkpoint)")
+    if path.suffix not in MOTION_SUFFIXES:
+        raise DataError(f"{path}: expected a {', '.join(MOTION_SUFFIXES)} file of 3D joint positions")
+    try:
+        if path.suffix == ".npz":
+            raw = _read_npz(path)
+        elif path.suffix == ".npy":
+            raw = {"positions": np.load(path, allow_pickle=False)}
+        elif path.suffix == ".csv":
+            raw = _read_csv(path)
+        else:
+            raw = _read_json(path)
+    except (OSError, ValueError) as err:
+        if isinstance(err, DataError):
+            raise
+        raise DataError(f"{path}: cannot read ({err})") from None
+    return check_motion(Motion3D(path, np.asarray(raw["positions"]), raw.get("fps"), raw.get("units"),
+                                 tuple(raw["joints"]) if raw.get("joints") is not None else None))
+
+
+def check_motion(motion: Motion3D) -> Motion3D:
+    """``motion`` validated, positions as float64 (see :func:`read_motion` for what is checked)."""
+    where = motion.path if motion.path is not None else "input"
+    positions = motion.positions
+    if not np.issubdtype(positions.dtype, np.number):
+        raise DataError(f"{where}: positions must be numbers, got {positions.dtype}")
+    if positions.ndim != 3 or positions.shape[2] != 3 or positions.shape[0] < 1:
+        hint = "; 2D keypoints need a lifting checkpoint" if positions.ndim == 3 and positions.shape[2] == 2 else ""
+        raise DataError(f"{where}: positions must have shape [frames, joints, 3], got {list(positions.shape)}{hint}")
+    bad = np.argwhere(~np.isfinite(positions))
+    if len(bad):
+        raise DataError(f"{where}: non-finite position at frame {bad[0][0]}, joint {bad[0][1]}")
+    fps = motion.fps
+    if fps is not None:
+        fps = float(fps)
+        if not np.isfinite(fps) or fps <= 0:
+            raise DataError(f"{where}: fps must be a positive number, got {motion.fps!r}")
+    if motion.units is not None and motion.units not in UNITS_TO_MM:
+        raise DataError(f"{where}: units must be one of {', '.join(UNITS_TO_MM)}, got {motion.units!r}")
+    if motion.joints is not None and len(motion.joints) != positions.shape[1]:
+        raise DataError(f"{where}: {len(motion.joints)} joint names for {positions.shape[1]} joints")
+    return Motion3D(motion.path, positions.astype(np.float64), fps, motion.units, motion.joints)
+
+
+def write_prediction(path: str | Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> Path:
+    """Write ``arrays`` and ``meta`` (strings, numbers, lists) to a new ``.npz`` or ``.json`` file, atomically.
+
+    In an ``.npz`` every ``meta`` entry is an array too (strings as 0-d string arrays, ``meta`` as one JSON string
+    under ``meta_json``), so ``np.load(path)`` needs no pickle. Never overwrites ``path``.
+    """
+    path = Path(path)
+    if path.suffix not in OUTPUT_SUFFIXES:
+        raise DataError(f"{path}: the output must be a {' or '.join(OUTPUT_SUFFIXES)} file")
+    if path.exists():
+        raise FileExistsError(f"{path} exists; choose a new file name (outputs are never overwritten)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if path.suffix == ".npz":
+                plain = {k: np.asarray(v) for k, v in meta.items() if isinstance(v, (str, int, float))}
+                lists = {k: np.asarray(v) for k, v in meta.items() if isinstance(v, (list, tuple)) and v and
+                         all(isinstance(x, (str, int, float)) for x in v)}
+                np.savez_compressed(fh, **{k: np.asarray(v) for k, v in arrays.items()}, **plain, **lists,
+                                    meta_json=np.asarray(json.dumps(dict(meta))))
+            else:
+                body = {**dict(meta), **{k: np.asarray(v).tolist() for k, v in arrays.items()}}
+                fh.write(json.dumps(body).encode())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
