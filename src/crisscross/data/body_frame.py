@@ -55,7 +55,7 @@ def _orthonormal(hip_line: np.ndarray, up: np.ndarray) -> np.ndarray:
     """``[..., 3, 3]`` rotations whose columns are x (the hip line), y (``up`` orthogonal to it) and ``x cross y``."""
     x = hip_line / np.linalg.norm(hip_line, axis=-1, keepdims=True)
     y = up - (up * x).sum(-1, keepdims=True) * x
-    y = y / np.linalg.norm(y, axis=-1, keepdims=True)
+    y = y / np.maximum(np.linalg.norm(y, axis=-1, keepdims=True), 1e-12)  # 0 where up is along x: replaced later
     return np.stack([x, y, np.cross(x, y)], axis=-1)
 
 
@@ -101,6 +101,7 @@ class BodyFrames:
 
     root: np.ndarray  # [T, 3] the root joint's world position
     to_body: np.ndarray  # [T, 3, 3] rotations world -> body
+    undefined_frames: int = 0  # frames whose hip line was (nearly) vertical: they took a neighbour's rotation
 
     def apply(self, world: np.ndarray) -> np.ndarray:
         """Array[T, J, 3] world positions -> body frame, frame by frame."""
@@ -120,12 +121,16 @@ def body_frames(positions: np.ndarray, skeleton: Skeleton, up: np.ndarray | None
     Args:
         positions: world positions, any unit.
         skeleton: the joints' skeleton; its hips and rest offsets define the body frame.
-        up: the world's unit up direction (Array[3]); default :func:`detect_up_axis`.
+        up: the world's up direction, Array[3] or one per frame Array[T, 3] (need not be unit length); default
+            :func:`detect_up_axis`.
         translation_only: only move the root to the origin (skeletons without rest offsets, whose training data
             was root-centred without rotation).
 
+    Frames whose hip line is within 11.5 degrees of the up direction (a body lying on its side) have no body frame;
+    they take the rotation of the nearest frame that has one (counted in ``undefined_frames``).
+
     Raises:
-        ValueError: the skeleton has no hip pair, or a frame's hip line is (nearly) vertical, naming it.
+        ValueError: the skeleton has no hip pair, or the hip line is (nearly) vertical in every frame.
     """
     root = positions[:, skeleton.parents.index(-1)].astype(np.float64)
     frames = positions.shape[0]
@@ -137,11 +142,15 @@ def body_frames(positions: np.ndarray, skeleton: Skeleton, up: np.ndarray | None
     up = detect_up_axis(positions, skeleton) if up is None else np.asarray(up, dtype=np.float64)
     hip_line = (positions[:, hips[0]] - positions[:, hips[1]]).astype(np.float64)
     length = np.linalg.norm(hip_line, axis=-1)
+    up = up / np.linalg.norm(up, axis=-1, keepdims=True)
     sin = np.linalg.norm(np.cross(hip_line, up), axis=-1) / np.maximum(length, 1e-12)
-    bad = np.flatnonzero(sin < _MIN_SIN)
-    if bad.size:
-        raise ValueError(f"frame {bad[0]}: the hip line ({skeleton.joint_names[hips[0]]} to "
-                         f"{skeleton.joint_names[hips[1]]}) is nearly parallel to the up direction {up.tolist()}; "
-                         "the body frame is undefined there")
+    bad = sin < _MIN_SIN
+    if bad.all():
+        raise ValueError(f"the hip line ({skeleton.joint_names[hips[0]]} to {skeleton.joint_names[hips[1]]}) is "
+                         f"nearly parallel to the up direction in every frame; the body frame is undefined")
     observed = _orthonormal(hip_line, np.broadcast_to(up, hip_line.shape))
-    return BodyFrames(root, rest_frame(skeleton) @ observed.transpose(0, 2, 1))
+    if bad.any():  # a body lying on its side: those frames take the rotation of the nearest frame where it is defined
+        good = np.flatnonzero(~bad)
+        nearest = good[np.abs(np.flatnonzero(bad)[:, None] - good[None]).argmin(axis=1)]
+        observed[bad] = observed[nearest]
+    return BodyFrames(root, rest_frame(skeleton) @ observed.transpose(0, 2, 1), int(bad.sum()))

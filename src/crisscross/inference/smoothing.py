@@ -18,7 +18,8 @@ import math
 
 import numpy as np
 
-__all__ = ["SMOOTHERS", "OneEuroFilter", "one_euro", "savitzky_golay", "smooth"]
+__all__ = ["ONE_EURO_BETA", "ONE_EURO_MIN_CUTOFF_HZ", "SAVGOL_ORDER", "SAVGOL_WINDOW_S", "SMOOTHERS", "OneEuroFilter",
+           "one_euro", "savgol_window", "savitzky_golay", "smooth"]
 
 SMOOTHERS = ("one-euro", "savgol")
 
@@ -67,7 +68,7 @@ def one_euro(x: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0
     return np.stack([f(frame) for frame in np.asarray(x)]) if len(x) else np.asarray(x, dtype=np.float64)
 
 
-def savitzky_golay(x: np.ndarray, window: int = 9, order: int = 2) -> np.ndarray:
+def savitzky_golay(x: np.ndarray, window: int = 21, order: int = 2) -> np.ndarray:
     """Array[T, ...] smoothed along time by ``scipy.signal.savgol_filter`` (window shortened to fit short inputs).
 
     Raises:
@@ -85,10 +86,21 @@ def savitzky_golay(x: np.ndarray, window: int = 9, order: int = 2) -> np.ndarray
     return savgol_filter(x, window, order, axis=0, mode="interp")
 
 
+#: Defaults chosen on HumanEva-I's training split (scripts/tune_smoothing.py, lifted poses in metres, 2D input with
+#: 3 px of noise): One-Euro's cut-off and speed coefficient, Savitzky-Golay's window in seconds and its order.
+ONE_EURO_MIN_CUTOFF_HZ, ONE_EURO_BETA = 4.0, 32.0
+SAVGOL_WINDOW_S, SAVGOL_ORDER = 0.35, 2
+
+
+def savgol_window(fps: float) -> int:
+    """:data:`SAVGOL_WINDOW_S` seconds at ``fps`` in frames, rounded, made odd (one more) and at least 3."""
+    return max(3, int(SAVGOL_WINDOW_S * fps + 0.5) | 1)
+
+
 def smooth(x: np.ndarray, method: str, fps: float) -> np.ndarray:
-    """``x`` (Array[T, ...]) smoothed by ``method`` (one of :data:`SMOOTHERS`) with its default settings."""
-    if method == "one-euro":  # poses in metres: 1 Hz at rest, the cut-off up by 0.5 Hz per m/s of speed
-        return one_euro(x, fps, min_cutoff=1.0, beta=0.5)
+    """``x`` (Array[T, ...], poses in metres) smoothed by ``method`` (one of :data:`SMOOTHERS`) with the defaults."""
+    if method == "one-euro":
+        return one_euro(x, fps, min_cutoff=ONE_EURO_MIN_CUTOFF_HZ, beta=ONE_EURO_BETA)
     if method == "savgol":
-        return savitzky_golay(x)
+        return savitzky_golay(x, savgol_window(fps), SAVGOL_ORDER)
     raise ValueError(f"unknown smoothing {method!r}; choose one of {', '.join(SMOOTHERS)}")

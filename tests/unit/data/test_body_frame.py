@@ -72,9 +72,18 @@ def test_translation_only_keeps_the_orientation(body: np.ndarray) -> None:
     np.testing.assert_allclose(frames.apply(body + 500.0), body - body[:, :1], atol=1e-9)
 
 
-def test_a_vertical_hip_line_is_refused_naming_the_frame(body: np.ndarray) -> None:
+def test_a_vertical_hip_line_takes_the_nearest_defined_frame(body: np.ndarray) -> None:
     lying = body.copy()
     lying[7, 6] = lying[7, 0] + np.array([0.0, 130.0, 0.0])  # left hip straight above the root in frame 7
     lying[7, 1] = lying[7, 0] - np.array([0.0, 130.0, 0.0])
-    with pytest.raises(ValueError, match="frame 7: the hip line"):
+    frames = body_frames(lying, H36M_SKELETON, up=np.array([0.0, 1.0, 0.0]))
+    assert frames.undefined_frames == 1
+    np.testing.assert_allclose(frames.to_body[7], frames.to_body[6])
+    lying[:, 6], lying[:, 1] = lying[:, 0] + [0.0, 130.0, 0.0], lying[:, 0] - [0.0, 130.0, 0.0]
+    with pytest.raises(ValueError, match="in every frame"):
         body_frames(lying, H36M_SKELETON, up=np.array([0.0, 1.0, 0.0]))
+
+
+def test_a_per_frame_up_direction(body: np.ndarray) -> None:
+    up = np.tile([0.0, 2.0, 0.0], (body.shape[0], 1))  # need not be unit length
+    np.testing.assert_allclose(body_frames(body, H36M_SKELETON, up=up).apply(body), body, atol=1e-6)
