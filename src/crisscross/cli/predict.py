@@ -78,7 +78,7 @@ def _animate_forecast(predictor: ForecastPredictor, forecast: Forecast, input_pa
     observed = observed[-predictor.input_frames:]
     future = forecast.positions[-1]
     held = np.concatenate([observed, np.repeat(observed[-1:], len(future), axis=0)])
-    vertical = int(np.argmax(np.abs(detect_up_axis(held, skeleton)))) if skeleton.offsets_mm else skeleton.vertical_axis
+    vertical = int(np.argmax(np.abs(detect_up_axis(held, skeleton)))) if skeleton.offsets_mm else 1
     result = animate_forecast(torch.as_tensor(held), torch.as_tensor(np.concatenate([observed, future])),
                               skeleton.parents, predictor.input_frames, out, fps=predictor.fps, vertical_axis=vertical,
                               title=f"{predictor.model_name}: the last forecast of {input_path.name}",

@@ -14,8 +14,8 @@ captured in and returns forecasts in that same frame, units and joint order. The
    model's rate (25 fps) on a time grid that ends at the recording's last frame, so the last forecast starts
    exactly where the recording stops.
 4. Body frame (:mod:`crisscross.data.body_frame`): every frame is moved to the pelvis frame the model was trained in
-   (root at the origin, heading removed); skeletons without rest offsets (a user skeleton) are only root-centred,
-   as their training data was.
+   (root at the origin, heading removed) for the skeletons whose training data is in that frame
+   (:data:`PELVIS_FRAME_SKELETONS`); a user skeleton's recordings are only root-centred, as its training data was.
 5. Forecast: the last ``T_in`` frames before each origin (every ``every``-th frame from the first full window, or
    only the last frame) go through the model, rolled out autoregressively when it predicts fewer frames than asked.
    Joints the model does not predict come from the last observed frame (copies from their source joints).
@@ -40,9 +40,12 @@ from crisscross.data.skeleton import H36M_17_FROM_32, H36M_17_SKELETON, Skeleton
 from crisscross.evaluation.forecasting import make_predict_fn
 from crisscross.inference.motion_files import UNITS_TO_MM, Motion3D, check_motion, read_motion, write_prediction
 
-__all__ = ["ROOT_MOTIONS", "Forecast", "ForecastPredictor", "detect_units", "resample_to_end"]
+__all__ = ["PELVIS_FRAME_SKELETONS", "ROOT_MOTIONS", "Forecast", "ForecastPredictor", "detect_units", "resample_to_end"]
 
 ROOT_MOTIONS = ("extrapolate", "hold")
+#: Skeletons whose training data has the root's rotation removed in every frame (the exp-map datasets and the
+#: embedded data); the others (user skeletons) were trained on root-centred motion that keeps its orientation.
+PELVIS_FRAME_SKELETONS = ("h36m", "cmu")
 _ROOT_VELOCITY_S = 0.2
 # Body extent (median largest joint-to-centroid distance) limits between metres, centimetres and millimetres.
 _UNIT_LIMITS = ((10.0, "m"), (300.0, "cm"), (30000.0, "mm"))
@@ -108,6 +111,7 @@ class ForecastPredictor:
         self.input_frames, self.output_frames = int(meta["input_frames"]), int(meta["output_frames"])
         self.fps = float(meta.get("fps", 25.0))
         self.predicted = list(self.skeleton.predicted)
+        self.pelvis_frame = self.skeleton.name in PELVIS_FRAME_SKELETONS
         self._predict = make_predict_fn(model, self.skeleton, self.output_frames)
 
     @property
@@ -179,8 +183,7 @@ class ForecastPredictor:
                             f"needs {self.input_frames} frames at {self.fps:g} fps "
                             f"({(self.input_frames - 1) / self.fps:.2f} s)")
         full = layout == self.skeleton.name
-        frames = (body_frames(mm, self.skeleton, up, translation_only=not self.skeleton.offsets_mm)
-                  if full else None)
+        frames = body_frames(mm, self.skeleton, up, translation_only=not self.pelvis_frame) if full else None
         body = frames.apply(mm) if frames is not None else mm
         last = mm.shape[0] - 1
         origins = np.arange(self.input_frames - 1, last + 1, every) if every else np.array([last])

@@ -70,9 +70,10 @@ class StreamingForecaster:
 
     def _add_grid_frame(self, mm: np.ndarray) -> None:
         skeleton = self.predictor.skeleton
-        if self.up is None and skeleton.offsets_mm:
+        pelvis_frame = self.predictor.pelvis_frame
+        if self.up is None and pelvis_frame:
             self.up = detect_up_axis(mm[None], skeleton)
-        frames = body_frames(mm[None], skeleton, self.up, translation_only=not skeleton.offsets_mm)
+        frames = body_frames(mm[None], skeleton, self.up, translation_only=not pelvis_frame)
         slot = self._count % self.predictor.input_frames
         self._body[slot], self._root[slot] = frames.apply(mm[None])[0], frames.root[0]
         self._to_world = frames.to_body[0]

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from inference_fixtures import FORECASTER
 
 from crisscross.data.errors import DataError
-from crisscross.data.skeleton import H36M_17_FROM_32, H36M_SKELETON
+from crisscross.data.skeleton import H36M_17_FROM_32, H36M_17_SKELETON, H36M_SKELETON, skeleton_to_dict
+from crisscross.data.user import UserRecording, skeleton_from_description
 from crisscross.evaluation.forecasting import make_predict_fn
 from crisscross.inference.forecast import ForecastPredictor, detect_units, resample_to_end
 from crisscross.inference.motion_files import Motion3D
 from crisscross.inference.predictor import Predictor
+from crisscross.models.registry import build_model
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +142,24 @@ def test_a_missing_frame_rate_or_bad_option_is_refused(predictor, world_mm) -> N
     names = (*H36M_SKELETON.joint_names[:2], "Elsewhere", *H36M_SKELETON.joint_names[3:])
     with pytest.raises(DataError, match="joints RightLeg missing"):
         predictor(Motion3D(None, world_mm[0][:40], 25.0, "mm", names))
+
+
+def test_a_user_skeleton_forecaster_takes_its_17_joints_root_centred(world_mm) -> None:
+    """A forecaster trained on one's own 17-joint recordings (the ``npz`` dataset) knows that layout; its training
+    data was root-centred without removing the heading, so only the root is moved."""
+    names = H36M_17_SKELETON.joint_names
+    world = world_mm[0][:40, list(H36M_17_FROM_32)]
+    recording = UserRecording(Path("walk.npz"), world, names, H36M_17_SKELETON.parents, 25.0, "mm", "walking")
+    skeleton = skeleton_from_description("npz", recording)
+    model = build_model("simlpe", {}, skeleton, 10, 25).eval()
+    ckpt = {"model_name": "simlpe", "meta": {"skeleton": "npz", "skeleton_spec": skeleton_to_dict(skeleton),
+                                             "input_frames": 10, "output_frames": 25, "fps": 25.0}}
+    predictor = ForecastPredictor(model, ckpt)
+    assert not predictor.pelvis_frame and list(predictor.layouts) == ["npz", "npz-predicted"]
+    out = predictor(world, fps=25, units="mm", root_motion="hold")
+    assert out.joints == names and out.positions.shape == (1, 25, 17, 3)
+    centred = world - world[:, :1]
+    expected = _direct(predictor, centred[30:40]) + world[39, 0]
+    np.testing.assert_allclose(out.positions[0], expected, atol=1e-3)
+    shifted = predictor(world + np.array([100.0, -50.0, 20.0]), fps=25, units="mm", root_motion="hold")
+    np.testing.assert_allclose(shifted.positions, out.positions + np.array([100.0, -50.0, 20.0]), atol=1e-3)
