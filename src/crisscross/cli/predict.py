@@ -101,6 +101,19 @@ def _animate_lift(predictor: LiftPredictor, lifted: Lifted, out: Path) -> str:
     return f"wrote {result.path} ({result.frames} frames, {result.writer})"
 
 
+_FORECAST_OPTIONS = {"units": None, "every": None, "up": None, "root_motion": "extrapolate"}
+_LIFT_OPTIONS = {"image_size": None, "layout": None, "min_score": 0.3, "smooth": None, "no_flip": False}
+
+
+def _check_options(args: argparse.Namespace, predictor: ForecastPredictor | LiftPredictor) -> None:
+    """Options of the other task are an error, not silently ignored."""
+    other = _FORECAST_OPTIONS if isinstance(predictor, LiftPredictor) else _LIFT_OPTIONS
+    given = [f"--{k.replace('_', '-')}" for k, default in other.items() if getattr(args, k) != default]
+    if given:
+        raise ValueError(f"{', '.join(given)}: not an option of {predictor.task} ({args.checkpoint} holds a "
+                         f"{predictor.task} model, {predictor.model_name})")
+
+
 def run(args: argparse.Namespace) -> int:
     """Predict, write the output file and print what it holds."""
     out = Path(args.output)
@@ -108,7 +121,10 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out} exists; choose a new file name (outputs are never overwritten)")
     if args.animate and Path(args.animate).exists():
         raise FileExistsError(f"{args.animate} exists; choose a new file name (outputs are never overwritten)")
+    if args.animate and Path(args.animate).suffix.lower() not in (".gif", ".mp4"):
+        raise ValueError(f"--animate {args.animate}: the animation must be a .gif or .mp4 file")
     predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
+    _check_options(args, predictor)
     if isinstance(predictor, LiftPredictor):
         try:
             lifted = predictor.predict_file(args.input, layout=args.layout,

@@ -101,6 +101,12 @@ def test_bad_input_is_one_line_and_exit_code_2(recording_60fps_mm: Path, tmp_pat
          "image size is unknown"),
         ([str(FORECASTER), str(recording_60fps_mm), "-o", str(tmp_path / "d.csv")], "must be a .npz or .json"),
         ([str(tmp_path / "missing.pt"), str(recording_60fps_mm), "-o", str(tmp_path / "e.npz")], "missing.pt"),
+        ([str(FORECASTER), str(recording_60fps_mm), "-o", str(tmp_path / "f.npz"), "--image-size", "640", "480"],
+         "--image-size: not an option of forecasting"),
+        ([str(LIFTER), str(write_mmpose(tmp_path / "kp3.json", 5)), "-o", str(tmp_path / "g.npz"), "--every", "2"],
+         "--every: not an option of lifting"),
+        ([str(FORECASTER), str(recording_60fps_mm), "-o", str(tmp_path / "h.npz"), "--animate", "x.png"],
+         "must be a .gif or .mp4"),
     ]
     for argv, message in cases:
         assert main(["predict", *argv]) == 2
