@@ -2,7 +2,8 @@
 
 Results tables live in ``README.md`` (the headline tables) and in ``docs/results/*.md`` (every table). A results
 table sits between ``<!-- results dataset=D split=S protocol=P metric=M -->`` and ``<!-- /results -->``. Its
-columns are the model, its weights (a committed checkpoint, or "none" for a model without weights), one column
+columns are the model, its weights (a committed checkpoint, "none" for a model without weights, or
+``peer:NAME`` for a peer's released file, imported at test time and skipped where it is absent), one column
 per horizon in milliseconds and the 25-frame average ("avg"). Each printed figure must equal the re-evaluated one
 to 0.1 mm (the tables print one decimal). A row printed in several files is evaluated once, and must print the
 same figures everywhere; weights that appear in several tables of one protocol (22 and 32 joints) are evaluated
@@ -13,10 +14,13 @@ from __future__ import annotations
 
 import functools
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
+from test_peers_real import released_file
 
+from crisscross.runs.peers import PEER_FORMATS, import_peer
 from crisscross.tasks.sources import evaluate_source
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +94,10 @@ def test_every_results_table_is_well_formed():
         assert set(_TABLE_KEYS) <= set(table), table
         assert table["rows"], table["file"]
         for row in table["rows"]:
-            assert row["weights"] == "none" or (REPO_ROOT / row["weights"]).is_file(), (table["file"], row["weights"])
+            weights = row["weights"]
+            peer = weights.startswith("peer:") and weights.removeprefix("peer:") in PEER_FORMATS
+            known = weights == "none" or peer or (REPO_ROOT / weights).is_file()
+            assert known, (table["file"], weights)
 
 
 def test_a_row_printed_twice_prints_the_same_figures():
@@ -118,6 +125,9 @@ def _evaluate(weights: str, model: str, dataset: str, split: str, protocol: str,
               cache_dir: str) -> dict:
     """One evaluation per (weights, data, protocol): every metric of the result serves every table that needs it."""
     source = None if weights == "none" else str(REPO_ROOT / weights)
+    if weights.startswith("peer:"):  # a peer's released weights, converted as a user would
+        peer = weights.removeprefix("peer:")
+        source = str(import_peer(peer, released_file(peer), Path(tempfile.mkdtemp()) / f"{peer}-released.pt"))
     return evaluate_source(source, model_name=model if source is None else None, dataset=dataset, split=split,
                            protocol=protocol, data_dir=data_dir, cache_dir=cache_dir, device="cpu")
 

@@ -18,6 +18,7 @@ from crisscross.cli import bench as bench_command
 from crisscross.cli import datasets as datasets_command
 from crisscross.cli import evaluate as evaluate_command
 from crisscross.cli import export as export_command
+from crisscross.cli import import_peer as import_command
 from crisscross.cli import models as models_command
 from crisscross.cli import predict as predict_command
 from crisscross.cli import profile as profile_command
@@ -36,6 +37,7 @@ SUBCOMMANDS: dict[str, ModuleType] = {
     "train": train_command,
     "eval": evaluate_command,
     "export": export_command,
+    "import": import_command,
     "predict": predict_command,
     "models": models_command,
     "datasets": datasets_command,

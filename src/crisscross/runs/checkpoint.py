@@ -9,6 +9,7 @@ frame rate and input/output lengths.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = [
     "evaluation_weights",
     "export_checkpoint",
     "load_checkpoint",
+    "load_error",
     "load_model_from_checkpoint",
     "load_weights_for_finetuning",
     "portable_config",
@@ -81,6 +83,14 @@ def resolve_checkpoint(source: str | Path) -> Path:
     return path
 
 
+def load_error(err: Exception) -> str:
+    """One line for a failed ``torch.load``: torch's unpickling messages run over several lines of advice."""
+    if isinstance(err, pickle.UnpicklingError):
+        return "not a file that torch.load(weights_only=True) accepts: objects other than tensors, or no PyTorch file"
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 REQUIRED_KEYS = ("model_state", "model_name", "model_args", "config", "meta")
 
 
@@ -92,7 +102,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"checkpoint {path} cannot be read: {type(err).__name__}: {err}") from None
+        raise CheckpointError(f"checkpoint {path} cannot be read: {load_error(err)}") from None
     missing = [k for k in REQUIRED_KEYS if k not in payload]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}; is it a crisscross checkpoint?")
