@@ -71,13 +71,14 @@ def load_source(source: str | None, model_spec: str | None, device: Any = "cpu")
 
 def source_windows(src: Source, samples: list[int], split: str | None = None, dataset: str | None = None,
                    data_dir: str | None = None) -> Windows:
-    """Evaluation windows ``samples`` for ``src``: its run's dataset, data folder, validation split and protocol
-    unless given (a model by name: the embedded synthetic data, ``val``)."""
+    """Evaluation windows ``samples`` for ``src``: its run's dataset, validation split and protocol unless given (a
+    model by name: the embedded synthetic data, ``val``); the data folder is ``data_dir``, else ``$CRISSCROSS_DATA``,
+    else the user config file (never a path stored in a checkpoint)."""
     d = src.cfg.data
     same = dataset is None or dataset == d.dataset
     return load_windows(dataset or d.dataset, split or d.val_split, src.input_frames, src.output_frames, samples,
                         protocol=src.cfg.eval.protocol if same else None,
-                        data_dir=data_dir or (d.data_dir if same else None), cache_dir=d.cache_dir)
+                        data_dir=data_dir, cache_dir=None)
 
 
 def parse_indices(text: str, what: str = "--samples") -> list[int]:

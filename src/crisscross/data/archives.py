@@ -35,6 +35,27 @@ def find_archive(folder: Path, patterns: Sequence[str]) -> Path | None:
     return None
 
 
+def safe_extract(tar: tarfile.TarFile, dest: Path, archive: Path) -> None:
+    """Extract ``tar`` into ``dest``, refusing members that would land outside it.
+
+    Python 3.11.4 and later (and the security releases of older ones) have ``tarfile``'s ``"data"`` filter, which
+    also drops links to outside, device files and unsafe modes. Before it (Python 3.11.0 to 3.11.3) only regular
+    files and folders are extracted, each checked to stay inside ``dest``; a link or special file is refused.
+    """
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    members = tar.getmembers()
+    for member in members:
+        target = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir()):
+            raise DataError(f"{archive}: member {member.name!r} is not a regular file or folder")
+        if member.name.startswith("/") or (target != root and root not in target.parents):
+            raise DataError(f"{archive}: member {member.name!r} would be written outside the unpack folder")
+    tar.extractall(dest, members=members)  # every member checked above
+
+
 def unpack_once(archive: Path, cache_dir: str | Path | None) -> Path:
     """Unpack ``archive`` into ``<cache>/datasets/<name>`` unless already done for the same archive bytes.
 
@@ -51,7 +72,7 @@ def unpack_once(archive: Path, cache_dir: str | Path | None) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=target.parent))
     try:
         with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(staging, filter="data")
+            safe_extract(tar, staging, archive)
         (staging / UNPACK_MARKER).write_text(digest + "\n")
         if target.exists():
             shutil.rmtree(target)

@@ -20,6 +20,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 from crisscross.data.archives import find_archive, unpack_once
 from crisscross.data.cache import ArrayCache
 from crisscross.data.cmu import CMU_DATASET
@@ -50,7 +52,9 @@ __all__ = [
     "get_dataset_info",
     "load_motion",
     "register_dataset",
+    "resolve_data_root",
     "unregister_dataset",
+    "user_config_file",
 ]
 
 DATA_ENV_VAR = "CRISSCROSS_DATA"
@@ -59,13 +63,51 @@ for _entry in (SYNTHETIC_DATASET, H36M_DATASET, CMU_DATASET, NPZ_DATASET, *LIFTI
     register_dataset(_entry)
 
 
+def user_config_file() -> Path:
+    """``$XDG_CONFIG_HOME/crisscross/config.yaml`` (default ``~/.config/crisscross/config.yaml``): per-user defaults."""
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "crisscross" / "config.yaml"
+
+
+def _user_config_data_dir() -> tuple[str | None, str]:
+    """``(data_dir or None, what was found)`` from the user config file's ``data_dir`` key."""
+    path = user_config_file()
+    if not path.is_file():
+        return None, f"{path} (absent)"
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise DataError(f"{path}: cannot parse the user config ({str(err).splitlines()[0]})") from None
+    if not isinstance(loaded, dict):
+        raise DataError(f"{path}: the user config must be a mapping (e.g. 'data_dir: ~/data')")
+    value = loaded.get("data_dir")
+    if value is not None and not isinstance(value, str):
+        raise DataError(f"{path}: data_dir must be a folder path, got {value!r}")
+    return value or None, f"{path} ({'data_dir: ' + value if value else 'no data_dir key'})"
+
+
+def resolve_data_root(data_dir: str | Path | None = None) -> tuple[Path | None, list[str]]:
+    """The data folder by the one rule: ``data_dir`` (the command line or the config), else ``$CRISSCROSS_DATA``,
+    else the user config file's ``data_dir``; with what was tried, for the error when none is set."""
+    if data_dir is not None and str(data_dir) != "":
+        return Path(data_dir).expanduser(), [f"--data-dir {data_dir}"]
+    tried = ["--data-dir (not given)"]
+    env = os.environ.get(DATA_ENV_VAR)
+    if env:
+        return Path(env).expanduser(), [*tried, f"${DATA_ENV_VAR}={env}"]
+    tried.append(f"${DATA_ENV_VAR} (not set)")
+    value, found = _user_config_data_dir()
+    tried.append(found)
+    return (Path(value).expanduser() if value else None), tried
+
+
 def find_data_dir(name: str, data_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> Path:
     """Resolve the folder a dataset is read from.
 
     Args:
         name: a registered dataset name.
         data_dir: the unpacked dataset folder, a folder holding its archive, or (``npz``) a file; ``None`` reads
-            ``$CRISSCROSS_DATA``.
+            ``$CRISSCROSS_DATA``, then the user config file (:func:`resolve_data_root`).
         cache_dir: where archives are unpacked (see :func:`~crisscross.data.cache.resolve_cache_dir`).
 
     Returns:
@@ -76,15 +118,12 @@ def find_data_dir(name: str, data_dir: str | Path | None = None, cache_dir: str 
             is found.
     """
     entry = get_dataset_info(name)
-    if data_dir is None or str(data_dir) == "":
-        env = os.environ.get(DATA_ENV_VAR)
-        if not env:
-            raise DataError(f"dataset {name!r} needs a data folder: pass --data-dir DIR (data.data_dir) or set "
-                            f"{DATA_ENV_VAR}")
-        data_dir = env
-    folder = Path(data_dir).expanduser()
+    folder, tried = resolve_data_root(data_dir)
+    if folder is None:
+        raise DataError(f"dataset {name!r} needs a data folder; tried {', '.join(tried)}: pass --data-dir DIR "
+                        f"(data.data_dir), set {DATA_ENV_VAR} or put 'data_dir: DIR' in {user_config_file()}")
     if not folder.exists():
-        raise DataError(f"{folder}: no such file or folder (data folder for dataset {name!r})")
+        raise DataError(f"{folder}: no such file or folder (data folder for dataset {name!r}, from {tried[-1]})")
     if entry.has_layout(folder):
         return folder
     archive = find_archive(folder, entry.archive_patterns)

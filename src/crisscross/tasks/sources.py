@@ -51,8 +51,10 @@ def evaluate_source(source: str | Path | None = None, *, model_name: str | None 
                     options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate a run folder / checkpoint (``source``) or a registry model by name (``model_name``).
 
-    Unset arguments default to what the checkpoint's config used (task, dataset, data folder, validation split,
-    protocol); for a model by name they default to the embedded synthetic data, the dataset's task, ``val``, and
+    Unset arguments default to what the checkpoint's config used (task, dataset, validation split, protocol); the
+    data and cache folders never come from a checkpoint (it may come from another machine): they are the arguments,
+    else ``$CRISSCROSS_DATA`` / ``$CRISSCROSS_CACHE``, else the user config file. For a model by name they default
+    to the embedded synthetic data, the dataset's task, ``val``, and
     the protocol's frames (the task's default without a protocol: 10 -> 25 for forecasting).
     """
     if (source is None) == (model_name is None):
@@ -66,8 +68,7 @@ def evaluate_source(source: str | Path | None = None, *, model_name: str | None 
         result = evaluate_model(
             model, dataset=dataset or cfg.data.dataset, split=split or cfg.data.val_split,
             protocol=protocol or (cfg.eval.protocol if same_dataset else None),
-            data_dir=data_dir or (cfg.data.data_dir if same_dataset else None),
-            cache_dir=cache_dir or cfg.data.cache_dir, actions=actions,
+            data_dir=data_dir, cache_dir=cache_dir, actions=actions,
             input_frames=meta["input_frames"], output_frames=meta["output_frames"], device=device,
             batch_size=batch_size, task=task or cfg.task, options=options)
         result.update(model=ckpt["model_name"], checkpoint=str(ckpt_path), task=task or cfg.task)
