@@ -321,8 +321,8 @@ def write_attention_report(model: nn.Module, past: torch.Tensor, out_dir: str | 
     """
     plt = _pyplot()
     out = Path(out_dir)
+    records = capture_maps(model, past)  # first: a model without attention leaves no empty folder behind
     out.mkdir(parents=True, exist_ok=True)
-    records = capture_maps(model, past)
     images = []
     for call, rec in enumerate(records):
         labels = joint_names if rec.kind in ("spatial", "graph") else None

@@ -8,6 +8,7 @@ from pathlib import Path
 from crisscross.analysis.animate import animate_forecast
 from crisscross.analysis.errors import full_skeleton_prediction, write_error_plots
 from crisscross.cli.attention import load_source, source_windows
+from crisscross.config.schema import TrackConfig
 from crisscross.evaluation.forecasting import make_predict_fn
 
 __all__ = ["add_parser", "run"]
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{out} exists; choose a new file name (outputs are never overwritten)")
     else:
         folder = src.run_dir / "animations" if src.run_dir else (
-            Path(src.cfg.track.root) / "animations" / src.model_name.replace(":", "_"))
+            Path(TrackConfig().root) / "animations" / src.model_name.replace(":", "_"))
         out = _free_path(folder / f"sample{args.sample}.gif")
     skeleton = windows.skeleton
     truth = windows.windows_mm[0]  # [T_in + T_out, J_full, 3] mm

@@ -16,6 +16,7 @@ import torch
 from crisscross.analysis.attention_maps import write_attention_report
 from crisscross.analysis.errors import Windows, load_windows
 from crisscross.config import ExperimentConfig, config_from_dict
+from crisscross.config.schema import TrackConfig
 from crisscross.data.datasets import get_dataset_info
 from crisscross.data.skeleton import get_skeleton, skeleton_from_meta
 from crisscross.models.registry import build_model, parse_model_spec
@@ -57,7 +58,8 @@ def load_source(source: str | None, model_spec: str | None, device: Any = "cpu")
         model, ckpt = load_model_from_checkpoint(ckpt_path, device=device)
         cfg = config_from_dict(ckpt["config"])
         meta = ckpt["meta"]
-        run_dir = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
+        # outputs go beside a run's checkpoints; a loose checkpoint file (pretrained/, a download) is not a run folder
+        run_dir = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else None
         return Source(model.eval(), ckpt["model_name"], cfg, skeleton_from_meta(meta), meta["input_frames"],
                       meta["output_frames"], run_dir, ckpt_path)
     spec = parse_model_spec(model_spec)
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{out} is not empty; choose a new folder (outputs are never overwritten)")
     else:
         base = (src.run_dir / "attention" if src.run_dir is not None
-                else Path(src.cfg.track.root) / "attention" / src.model_name.replace(":", "_"))
+                else Path(TrackConfig().root) / "attention" / src.model_name.replace(":", "_"))
         out, n = base, 2
         while out.exists():
             out, n = base.with_name(f"{base.name}-{n}"), n + 1
