@@ -206,17 +206,36 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
         try:
             loaded = yaml.safe_load(path.read_text())
         except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: cannot parse YAML: {err}") from None
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ConfigError(f"{where}: cannot parse YAML: {problem}") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: cannot read the config file ({type(err).__name__})") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
         values = loaded or {}
+        try:  # the file alone first, so that an error is blamed on the file or on the override that caused it
+            config_from_dict(values)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
     overrides = list(overrides)
     _drop_base_model_args(values, overrides)
     values = apply_overrides(values, overrides)
     try:
         return config_from_dict(values)
     except ConfigError as err:
-        raise ConfigError(f"{path}: {err}" if path is not None else str(err)) from None
+        raise ConfigError(f"{_culprit(str(err), overrides)}: {err}") from None
+
+
+def _culprit(message: str, overrides: list[str]) -> str:
+    """The override a validation message (``"optim.lrr: unknown key; ..."``) is about, or all of them."""
+    key = message.split(":", 1)[0].strip()
+    for override in overrides:
+        name = override.split("=", 1)[0].strip()
+        if name == key or key.startswith(name + ".") or name.startswith(key + "."):
+            return f"command-line override {override!r}"
+    return "command-line overrides " + " ".join(overrides) if overrides else "config"
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

@@ -160,6 +160,7 @@ class TrainConfig:
     init_from: str | None = None  # fine-tuning: start from these weights (a checkpoint file or a run folder)
     eval_every_epochs: int = 1
     log_every_steps: int = 50
+    checkpoint_every_s: float | None = 60.0  # also write last.pt inside epochs this often (training time); null: off
     num_threads: int | None = None
     progress: bool = True
 
@@ -180,6 +181,8 @@ class TrainConfig:
                "must be a checkpoint file or run folder, or null")
         _check(self.eval_every_epochs >= 1, "train.eval_every_epochs", "must be >= 1")
         _check(self.log_every_steps >= 1, "train.log_every_steps", "must be >= 1")
+        _check(self.checkpoint_every_s is None or self.checkpoint_every_s > 0, "train.checkpoint_every_s",
+               "must be > 0 seconds or null")
         _check(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "train.device",
                f"got {self.device!r}, expected auto, cpu, cuda, cuda:N or mps")
 

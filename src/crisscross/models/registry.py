@@ -85,8 +85,11 @@ def create_model(name: str, *, num_joints: int, input_frames: int, output_frames
     entry = get_model_entry(name)
     try:
         return entry.builder(num_joints=num_joints, input_frames=input_frames, output_frames=output_frames, **kwargs)
-    except TypeError as err:
-        raise ValueError(f"model {name!r}: {err}") from None
+    except (TypeError, ValueError, RuntimeError) as err:  # bad arguments (model.args): one line, not a traceback
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k not in ("graph_parents", "body_parts"))
+        raise ValueError(f"model {name!r} cannot be built with {given or 'its defaults'} "
+                         f"({input_frames} -> {output_frames} frames, {num_joints} joints): {text}") from None
 
 
 def build_model(name: str, args: dict[str, Any], skeleton: Skeleton, input_frames: int,

@@ -8,6 +8,7 @@ frame rate and input/output lengths.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import tempfile
@@ -84,11 +85,18 @@ def resolve_checkpoint(source: str | Path) -> Path:
 
 
 def load_error(err: Exception) -> str:
-    """One line for a failed ``torch.load``: torch's unpickling messages run over several lines of advice."""
-    if isinstance(err, pickle.UnpicklingError):
-        return "not a file that torch.load(weights_only=True) accepts: objects other than tensors, or no PyTorch file"
+    """One line for a failed ``torch.load`` (torch's messages run over several lines of advice, one of which
+    recommends ``weights_only=False``, i.e. running arbitrary code from the file)."""
     text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
+    if isinstance(err, (pickle.UnpicklingError, IndexError, UnicodeDecodeError)):  # what text or foreign bytes raise
+        return "not a file that torch.load(weights_only=True) accepts: objects other than tensors, or no PyTorch file"
+    truncated = isinstance(err, (EOFError, KeyError)) or (isinstance(err, OSError) and err.errno == errno.EINVAL)
+    if truncated or "central directory" in text or "zip archive" in text:
+        return "truncated or corrupt (an incomplete PyTorch zip archive); copy or write it again"
+    if "legacy .tar format" in text or "magic number" in text:
+        return "not a PyTorch zip archive (empty, zeroed, or written by a PyTorch older than 1.6)"
+    first = text.splitlines()[0] if text else ""
+    return f"{type(err).__name__}: {first.split('. ')[0]}"
 
 
 REQUIRED_KEYS = ("model_state", "model_name", "model_args", "config", "meta")

@@ -154,6 +154,7 @@ def _run_epoch(s: Session, stop: _Stop, start_wall: float) -> tuple[torch.Tensor
     done = 0
     bar = tqdm(total=s.steps_per_epoch, initial=st.step_in_epoch, desc=f"epoch {st.epoch + 1}/{cfg.train.epochs}",
                disable=not (s.is_main and cfg.train.progress), leave=False, unit="step")
+    every_s, last_save = cfg.train.checkpoint_every_s, time.perf_counter()
     while st.step_in_epoch < s.steps_per_epoch and st.step < s.total_steps:
         first = (st.step_in_epoch * s.world + s.rank) * cfg.train.batch_size
         batch = s.bank.batch(perm[first:first + cfg.train.batch_size], cfg.data.augment,
@@ -169,6 +170,11 @@ def _run_epoch(s: Session, stop: _Stop, start_wall: float) -> tuple[torch.Tensor
             _log_step(s, terms, lr, start_wall, bar)
         if _stop_rule(s, stop, epoch_done=False) is not None:
             break
+        if every_s is not None and time.perf_counter() - last_save >= every_s \
+                and st.step_in_epoch < s.steps_per_epoch:  # a kill -9 loses at most every_s of work
+            st.train_time_s = time.perf_counter() - start_wall
+            s.save("last")
+            last_save = time.perf_counter()
     bar.close()
     return term_sum, done
 

@@ -23,8 +23,15 @@ import torch.nn as nn
 from crisscross.config.load import config_from_dict, config_to_dict, dump_config
 from crisscross.config.schema import ExperimentConfig
 from crisscross.models.registry import count_parameters, get_model_entry
-from crisscross.runs.checkpoint import load_checkpoint, load_weights_for_finetuning, save_checkpoint, unwrap_model
+from crisscross.runs.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_weights_for_finetuning,
+    save_checkpoint,
+    unwrap_model,
+)
 from crisscross.runs.folders import (
+    CHECKPOINTS_DIR,
     CONFIG_FILE,
     ENV_FILE,
     checkpoint_path,
@@ -179,9 +186,39 @@ def _read_resume(cfg: ExperimentConfig | None, run_dir: str | Path | None, resum
     if resume is None:
         return None, cfg, run_dir
     resume = Path(resume)
-    ckpt_path = resume if resume.is_file() else checkpoint_path(resume, "last")
-    ckpt = load_checkpoint(ckpt_path)
-    return ckpt, config_from_dict(ckpt["config"]), ckpt_path.parent.parent
+    if resume.is_file():
+        ckpt = load_checkpoint(resume)
+        return ckpt, config_from_dict(ckpt["config"]), resume.parent.parent
+    ckpt, _ = newest_readable_checkpoint(resume)
+    return ckpt, config_from_dict(ckpt["config"]), resume
+
+
+def newest_readable_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:
+    """The readable checkpoint of ``run_dir`` with the most updates: ``last.pt``, else ``best.pt`` when ``last.pt``
+    is missing or damaged (a crash while the disk was full, a copy cut short). Either resumes exactly: both hold the
+    whole training state of their step.
+
+    Raises:
+        CheckpointError: ``run_dir`` is no run folder, holds no checkpoint yet (the message says how to start the
+            run again) or only unreadable ones (the message names each and why).
+    """
+    if not (run_dir / CONFIG_FILE).is_file() and not (run_dir / CHECKPOINTS_DIR).is_dir():
+        raise CheckpointError(f"--resume {run_dir}: not a run folder (no {CONFIG_FILE}, no {CHECKPOINTS_DIR}/)")
+    found, problems = [], []
+    for name in ("last", "best"):
+        path = checkpoint_path(run_dir, name)
+        if not path.is_file():
+            continue
+        try:
+            found.append((load_checkpoint(path), path))
+        except CheckpointError as err:
+            problems.append(str(err))
+    if not found:
+        if problems:
+            raise CheckpointError(f"--resume {run_dir}: no readable checkpoint: {'; '.join(problems)}")
+        raise CheckpointError(f"--resume {run_dir}: the run stopped before its first checkpoint, so there is nothing "
+                              f"to resume; start it again: crisscross train --config {run_dir / CONFIG_FILE}")
+    return max(found, key=lambda item: int((item[0].get("train_state") or {}).get("step", 0)))
 
 
 def _configure_process(cfg: ExperimentConfig) -> tuple[torch.device, int, int]:

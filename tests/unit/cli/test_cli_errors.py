@@ -55,3 +55,44 @@ def test_eval_weight_free_model(capsys):
     assert main(["eval", "--model", "zero-velocity", "--joints", "22"]) == 0
     out = capsys.readouterr().out
     assert "zero-velocity" in out and "1000 ms" in out
+
+
+def test_an_override_error_blames_the_override_not_the_file(tmp_path, capsys):
+    assert main(["train", "optim.lrr=1"]) == 2
+    err = capsys.readouterr().err
+    assert "command-line override 'optim.lrr=1'" in err and "quickstart.yaml" not in err
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text("optim:\n  lrr: 1\n")
+    assert main(["train", "--config", str(cfg)]) == 2
+    assert f"{cfg}: optim.lrr: unknown key" in capsys.readouterr().err
+
+
+def test_unparsable_yaml_is_one_line_with_its_line(tmp_path, capsys):
+    cfg = tmp_path / "broken.yaml"
+    cfg.write_text("optim:\n  lr: [1,\n")
+    assert main(["train", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"{cfg}:3: cannot parse YAML" in err and err.count("\n") == 1
+
+
+def test_model_arguments_that_cannot_build_a_model_are_one_line(capsys):
+    assert main(["train", "model.args.dim=-3"]) == 2
+    err = capsys.readouterr().err
+    assert "model 'stcformer' cannot be built with dim=-3" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (lambda good: good[: len(good) // 3], "truncated or corrupt"),
+    (lambda good: bytes(len(good)), "not a PyTorch zip archive"),
+    (lambda good: b"some notes, not weights\n", "not a file that torch.load(weights_only=True) accepts"),
+    (lambda good: b"", "truncated or corrupt"),
+])
+def test_a_damaged_checkpoint_is_one_line_without_torchs_advice(tmp_path, capsys, content, fragment):
+    from pathlib import Path
+
+    good = (Path(__file__).resolve().parents[3] / "pretrained" / "h36m-stcformer-seed0.pt").read_bytes()
+    bad = tmp_path / "damaged.pt"
+    bad.write_bytes(content(good))
+    assert main(["eval", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "weights_only=False" not in err and err.count("\n") == 1
