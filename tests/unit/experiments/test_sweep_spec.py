@@ -1,6 +1,7 @@
 """Sweep files: validation naming the key, trial configs, samplers, budget accounting, stale-trial reclaim, pruning."""
 
 import functools
+import importlib.util
 import os
 import socket
 import threading
@@ -239,3 +240,13 @@ def test_sweep_cli_errors_are_one_line(tmp_path, capsys):
     assert "run the sweep first" in capsys.readouterr().err
     assert main(["sweep", str(good), "--seeds", "1,x"]) == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_a_missing_postgresql_driver_names_the_extra_and_hides_the_password():
+    pytest.importorskip("optuna")
+    if importlib.util.find_spec("psycopg2") is not None:
+        pytest.skip("the PostgreSQL driver is installed here")
+    with pytest.raises(SweepError, match=r"crisscross\[postgres\]") as err:
+        open_storage("postgresql://crisscross:s3cret@localhost:5432/sweeps")
+    assert "s3cret" not in str(err.value) and "crisscross:***@localhost" in str(err.value)
+    assert "\n" not in str(err.value)

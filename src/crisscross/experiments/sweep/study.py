@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 import warnings
@@ -147,9 +148,16 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
                                               heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=GRACE_PERIOD_S)
         except (ImportError, ModuleNotFoundError) as err:
-            raise SweepError(f"storage {url}: missing database driver ({err})") from None
+            hint = " (the PostgreSQL driver: pip install 'crisscross[postgres]')" if url.startswith("postgres") else ""
+            raise SweepError(f"storage {_redacted(url)}: missing database driver{hint}: {err}") from None
         except Exception as err:  # SQLAlchemy raises many types for a bad URL or unreachable server
-            raise SweepError(f"storage {url}: cannot open ({type(err).__name__}: {err})") from None
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise SweepError(f"storage {_redacted(url)}: cannot open ({type(err).__name__}: {first})") from None
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password (error lines end up in logs)."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def _jsonable_fingerprint(spec: SweepSpec) -> dict[str, Any]:
