@@ -144,7 +144,8 @@ def expmap_file_positions(
         Array[T, J, 3] float32 positions in millimetres, root at the origin.
 
     Raises:
-        DataError: the file is missing or malformed (see :func:`read_expmap_text`).
+        DataError: the file is missing or malformed (see :func:`read_expmap_text`), or its values are so large that
+            the joint positions overflow.
     """
     path = Path(path)
     data = _read_bytes(path)
@@ -153,7 +154,10 @@ def expmap_file_positions(
         angles = read_expmap_text(path, skeleton.num_angle_values, data)[::downsample]
         with single_threaded_torch():
             positions = forward_kinematics(torch.from_numpy(np.ascontiguousarray(angles)), skeleton)
-        return {"positions": positions.to(torch.float32).numpy()}
+        positions = positions.to(torch.float32).numpy()
+        if not np.isfinite(positions).all():  # finite but huge values (say 1e300) overflow in the rotations
+            raise DataError(f"{path}: exp-map values too large: forward kinematics gives non-finite joint positions")
+        return {"positions": positions}
 
     if cache is None:
         return build()["positions"]

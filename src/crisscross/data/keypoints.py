@@ -69,14 +69,13 @@ from __future__ import annotations
 
 import json
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from crisscross.data.errors import DataError
+from crisscross.data.errors import NUMPY_FILE_ERRORS, DataError, one_line_error
 from crisscross.data.skeleton import H36M_17_SKELETON, HUMANEVA_15_SKELETON
 
 __all__ = [
@@ -229,42 +228,56 @@ def _fail(path: Path, message: str) -> KeypointError:
     return KeypointError(f"{path}: {message}")
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` on one line, cut to ``limit`` characters: file contents quoted in messages may be huge or
+    hold line breaks (keys of a JSON object, the repr of an array)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# Frame numbers are stored as int64.
+_MAX_FRAME = 2**63 - 1
+
+
 def _float_array(path: Path, value: Any, where: str, what: str) -> np.ndarray:
     """``value`` as a float64 array, or a KeypointError saying ``where`` should hold ``what``."""
     try:
         array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond the float range
         raise _fail(path, f"{where}: expected {what}") from None
     return array
 
 
 def _frame_number(path: Path, value: Any, where: str) -> int:
     """An int frame number, or the last number in a name such as ``"12.jpg"``."""
-    if isinstance(value, bool):
-        raise _fail(path, f"{where}: expected a frame number or an image name with a number, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
         numbers = re.findall(r"\d+", Path(value).stem) or re.findall(r"\d+", value)
-        if numbers:
-            return int(numbers[-1])
-    raise _fail(path, f"{where}: expected a frame number or an image name with a number, got {value!r}")
+        if numbers and len(numbers[-1]) <= 19:  # int() refuses over 4300 digits; int64 holds 19
+            number = int(numbers[-1])
+    if number is None or abs(number) > _MAX_FRAME:
+        raise _fail(path, f"{where}: expected a frame number or an image name with a number, got {_short(value)}")
+    return number
 
 
 def _load_json(path: Path) -> Any:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise _fail(path, f"cannot read ({err})") from None
+        raise _fail(path, f"cannot read ({one_line_error(err)})") from None
     if not text.strip():
         raise _fail(path, "empty file (expected JSON keypoints from MMPose, AlphaPose/Detectron2, OpenPose or "
                           "MediaPipe)")
     try:
         return json.loads(text)
     except ValueError as err:
-        raise _fail(path, f"not valid JSON ({err})") from None
+        raise _fail(path, f"not valid JSON ({one_line_error(err)})") from None
+    except RecursionError:  # the decoder recurses once per nesting level
+        raise _fail(path, "not valid keypoint JSON (nested too deeply)") from None
 
 
 def _mmpose_instance(path: Path, instance: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -337,6 +350,9 @@ def _openpose_frame(path: Path, data: Any, frame_id: int) -> _Frame:
         if not isinstance(person, dict):
             raise _fail(path, f"person {n}: expected an object with 'pose_keypoints_2d'")
         values = person.get("pose_keypoints_2d") or []
+        if not isinstance(values, list):
+            raise _fail(path, f"person {n}: expected 'pose_keypoints_2d' as [x, y, c] * 25 numbers, got "
+                              f"{_short(values)}")
         if len(values) == 0:  # a person found only by the face or hand detector
             continue
         points, scores = _flat_triplets(path, values, f"person {n}", "pose_keypoints_2d")
@@ -368,7 +384,9 @@ def _landmarks(path: Path, value: Any, where: str) -> tuple[np.ndarray, np.ndarr
         raise _fail(path, f"{where}: expected a list of landmarks {{'x', 'y', 'z', 'visibility'}}")
     points = _float_array(path, [[lm["x"], lm["y"]] for lm in value], where, "numeric landmark 'x' and 'y'")
     scores = _float_array(path, [lm.get("visibility", 1.0) for lm in value], where, "numeric 'visibility'")
-    return points.reshape(len(value), 2), scores.reshape(len(value))
+    if points.shape != (len(value), 2) or scores.shape != (len(value),):  # e.g. an 'x' that is a list
+        raise _fail(path, f"{where}: expected one number per landmark 'x', 'y' and 'visibility'")
+    return points, scores
 
 
 def _mediapipe_people(path: Path, item: Any, where: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -419,8 +437,8 @@ def _parse_json(path: Path) -> _Parsed:
             return _Parsed("openpose", [_openpose_frame(path, data, _openpose_number(path, 0))], layout_hint="body25")
         if "frames" in data:
             return _parse_mediapipe(path, data)
-        raise _fail(path, f"unknown keypoint JSON (top-level keys: {', '.join(map(str, data)) or 'none'}); expected "
-                          "MMPose, COCO results, OpenPose or MediaPipe output")
+        raise _fail(path, f"unknown keypoint JSON (top-level keys: {_short(list(data), 120) if data else 'none'}); "
+                          "expected MMPose, COCO results, OpenPose or MediaPipe output")
     if not isinstance(data, list):
         raise _fail(path, "unknown keypoint JSON; expected a list of frames or detections")
     if not data:
@@ -442,27 +460,33 @@ def _parse_arrays(path: Path) -> _Parsed:
     meta: dict[str, Any] = {}
     scores = None
     try:
-        if path.suffix == ".npy":
-            array = np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False)
+        if path.suffix.lower() == ".npy":
+            if not isinstance(loaded, np.ndarray):
+                loaded.close()
+                raise _fail(path, "an npz archive, not a .npy array (name it .npz)")
+            array = loaded
+        elif not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise _fail(path, "not an npz archive (a single .npy array? name it .npy)")
         else:
-            with np.load(path, allow_pickle=False) as stored:
+            with loaded as stored:
                 names = list(stored.files)
                 if "keypoints" in names:
                     array = stored["keypoints"]
                 elif len(names) == 1:
                     array = stored[names[0]]
                 else:
-                    raise _fail(path, f"no 'keypoints' array (keys: {', '.join(names) or 'none'})")
+                    raise _fail(path, f"no 'keypoints' array (keys: {_short(names, 120) if names else 'none'})")
                 scores = stored["scores"] if "scores" in names else None
                 for key in ("image_size", "width", "height", "fps", "layout"):
                     if key in names:
                         meta[key] = stored[key]
     except KeypointError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+    except NUMPY_FILE_ERRORS as err:
         if "pickle" in str(err):
             raise _fail(path, "holds pickled (object) data, which is never loaded; store numeric arrays") from None
-        raise _fail(path, f"cannot read ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+        raise _fail(path, f"cannot read ({one_line_error(err)})") from None
     if not np.issubdtype(array.dtype, np.number) or array.ndim != 3 or array.shape[2] not in (2, 3):
         raise _fail(path, f"'keypoints' must be numbers of shape [T, K, 2] or [T, K, 3], got {array.dtype} "
                           f"{array.shape}")
@@ -478,13 +502,16 @@ def _parse_arrays(path: Path) -> _Parsed:
         hint = str(np.ravel(meta["layout"])[0]) if meta["layout"].size == 1 else None
         if hint not in KEYPOINT_LAYOUTS:
             raise _fail(path, f"'layout' must be one of {', '.join(KEYPOINT_LAYOUTS)}, got "
-                              f"{np.ravel(meta['layout']).tolist()!r}")
+                              f"{_short(np.ravel(meta['layout']).tolist())}")
+    for key in ("width", "height", "fps"):
+        if key in meta and meta[key].size != 1:  # _image_size and _fps check the value itself
+            raise _fail(path, f"'{key}' must be one number, got an array of shape {meta[key].shape}")
     image_size = None
     if "image_size" in meta:
         image_size = tuple(np.ravel(meta["image_size"]).tolist())
     elif "width" in meta and "height" in meta:
         image_size = (np.ravel(meta["width"])[0].item(), np.ravel(meta["height"])[0].item())
-    fps = np.ravel(meta["fps"])[0].item() if "fps" in meta and meta["fps"].size == 1 else meta.get("fps")
+    fps = np.ravel(meta["fps"])[0].item() if "fps" in meta else None
     frames = [_Frame(t, path, [(array[t, :, :2], scores[t])]) for t in range(array.shape[0])]
     return _Parsed("npz", frames, layout_hint=hint, image_size=image_size, fps=fps)
 
@@ -543,20 +570,20 @@ def _assemble(path: Path, parsed: _Parsed, requested: str | None) -> tuple[str, 
 def _image_size(path: Path, value: Any, origin: str) -> tuple[int, int]:
     try:
         width, height = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise _fail(path, f"{origin} image size must be (width, height) in pixels, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise _fail(path, f"{origin} image size must be (width, height) in pixels, got {_short(value)}") from None
     if not (width > 0 and height > 0 and width.is_integer() and height.is_integer()):
-        raise _fail(path, f"{origin} image size must be positive whole pixels (width, height), got {value!r}")
+        raise _fail(path, f"{origin} image size must be positive whole pixels (width, height), got {_short(value)}")
     return int(width), int(height)
 
 
 def _fps(path: Path, value: Any, origin: str) -> float:
     try:
         fps = float(value)
-    except (TypeError, ValueError):
-        raise _fail(path, f"{origin} fps must be a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise _fail(path, f"{origin} fps must be a number, got {_short(value)}") from None
     if not np.isfinite(fps) or fps <= 0:
-        raise _fail(path, f"{origin} fps must be positive, got {value!r}")
+        raise _fail(path, f"{origin} fps must be positive, got {_short(value)}")
     return fps
 
 

@@ -128,11 +128,20 @@ def _npz_set(name: str, split: str, positions_3d: dict, positions_2d: dict | Non
     return LiftingSet.from_sequences(keypoints, positions, keys, skeleton, fps, dataset=name, split=split)
 
 
+def _read_h36m_npz(path_3d: Path, path_2d: Path) -> tuple[dict, dict]:
+    """VideoPose3D's Human3.6M 3D and 2D files read and matched (:func:`align_h36m`); a mismatch between the two
+    (a subject or action on one side only, a 2D sequence shorter than its 3D one) is a DataError naming both."""
+    positions_2d, _ = read_positions_2d(path_2d, joints=17, cameras=4)
+    positions_3d = read_positions_3d(path_3d, joints=32)
+    try:
+        return align_h36m(positions_3d, positions_2d)
+    except DataError as err:
+        raise DataError(f"{path_3d} and {path_2d.name} do not match: {err}") from None
+
+
 def _load_h36m_npz(detections: str, name: str):
     def load(split: str, folder: Path | None, cache: ArrayCache, actions: Sequence[str] | None) -> LiftingSet:
-        path_3d, path_2d = h36m_npz_paths(folder, detections)
-        positions_2d, _ = read_positions_2d(path_2d, joints=17, cameras=4)
-        aligned_3d, aligned_2d = align_h36m(read_positions_3d(path_3d, joints=32), positions_2d)
+        aligned_3d, aligned_2d = _read_h36m_npz(*h36m_npz_paths(folder, detections))
         return _npz_set(name, split, aligned_3d, aligned_2d, "h36m", H36M_17_SKELETON, H36M_SOURCE_FPS, actions)
 
     return load
@@ -144,7 +153,14 @@ def _expmap_arrays(path: Path, subject: str, cache: ArrayCache) -> dict[str, np.
     key = f"{_EXPMAP_VERSION}-{file_digest(path)}-{subject}"
     cached = cache.load(key)
     if cached is None:
-        joints = world_file(path)[:, list(H36M_17_FROM_32)]
+        try:
+            world = world_file(path)
+        except np.linalg.LinAlgError:  # the floor fit's SVD, on poses that are not finite
+            world = None
+        if world is None or not np.isfinite(world).all():
+            # Finite but huge values (say 1e300) overflow in the rotations and the root integration.
+            raise DataError(f"{path}: exp-map values too large: the poses they give are not finite numbers")
+        joints = world[:, list(H36M_17_FROM_32)]
         views = [_camera_view(joints, camera) for camera in get_cameras("h36m", subject)]
         cached = {"keypoints": np.stack([v[0] for v in views]), "positions": np.stack([v[1] for v in views])}
         cache.save(key, cached)
@@ -183,10 +199,30 @@ def find_humaneva_root(folder: Path) -> Path | None:
     return None
 
 
+def _label(subject: str, action: str) -> str:
+    """``subject/action`` for a message; its repr when a name holds a line break or the like."""
+    text = f"{subject}/{action}"
+    return text if text.isprintable() else repr(text)
+
+
+def _read_humaneva(path_3d: Path, path_2d: Path) -> tuple[dict, dict]:
+    """HumanEva-15 3D and 2D positions; every 3D sequence must have its 2D views, each of the same length, else a
+    DataError names the 2D file and the sequences."""
+    positions_3d = read_positions_3d(path_3d, joints=15)
+    positions_2d, _ = read_positions_2d(path_2d, joints=15, cameras=3)
+    pairs = [(s, a, poses) for s, actions in positions_3d.items() for a, poses in actions.items()]
+    missing = [_label(s, a) for s, a, _ in pairs if a not in positions_2d.get(s, {})]
+    if missing:
+        raise DataError(f"{path_2d}: no 2D positions for {', '.join(missing[:5])} (in {path_3d.name})")
+    short = [_label(s, a) for s, a, poses in pairs if any(len(v) != len(poses) for v in positions_2d[s][a])]
+    if short:
+        raise DataError(f"{path_2d}: 2D and 3D lengths differ for {', '.join(short[:5])}")
+    return positions_3d, positions_2d
+
+
 def _load_humaneva(split: str, folder: Path | None, cache: ArrayCache, actions: Sequence[str] | None) -> LiftingSet:
     root = find_humaneva_root(folder)
-    positions_3d = read_positions_3d(root / HUMANEVA_FILES[0], joints=15)
-    positions_2d, _ = read_positions_2d(root / HUMANEVA_FILES[1], joints=15, cameras=3)
+    positions_3d, positions_2d = _read_humaneva(root / HUMANEVA_FILES[0], root / HUMANEVA_FILES[1])
     return _npz_set("humaneva", split, positions_3d, positions_2d, "humaneva", HUMANEVA_15_SKELETON, HUMANEVA_FPS,
                     actions)
 
@@ -224,8 +260,7 @@ def _check_h36m_npz(detections: str, name: str):
             return
 
         def read() -> list[str]:
-            positions_2d, _ = read_positions_2d(paths[1], joints=17, cameras=4)
-            return list(align_h36m(read_positions_3d(paths[0], joints=32), positions_2d)[0])
+            return list(_read_h36m_npz(*paths)[0])
 
         _check_npz(report, "h36m-npz", paths, read)
     return check
@@ -235,13 +270,7 @@ def _check_humaneva(report: DataDirReport, cache: ArrayCache) -> None:
     paths = [report.root / f for f in HUMANEVA_FILES]
 
     def read() -> list[str]:
-        positions_3d = read_positions_3d(paths[0], joints=15)
-        positions_2d, _ = read_positions_2d(paths[1], joints=15, cameras=3)
-        short = [f"{s}/{a}" for s in positions_3d for a in positions_3d[s]
-                 if len(positions_2d.get(s, {}).get(a, [[]])[0]) != len(positions_3d[s][a])]
-        if short:
-            raise DataError(f"{paths[1].name}: 2D and 3D lengths differ for {', '.join(short[:5])}")
-        return list(positions_3d)
+        return list(_read_humaneva(*paths)[0])
 
     _check_npz(report, "humaneva", paths, read)
 

@@ -28,12 +28,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
 
 from crisscross.data.cache import ArrayCache
-from crisscross.data.errors import DataError
+from crisscross.data.errors import NUMPY_FILE_ERRORS, DataError, one_line_error
 from crisscross.data.motion import MotionSet, SequenceKey
 from crisscross.data.registry import DataDirReport, DatasetEntry
 from crisscross.data.skeleton import BODY_PARTS, Skeleton
@@ -55,6 +56,9 @@ USER_SPLITS: tuple[str, ...] = ("all", "train", "val", "test")
 USER_FPS = 25.0
 _UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
 _TEMPORAL_SPLIT = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
+# A recording's frame rate may be at most this many times below the target's: beyond that it is surely wrong (a
+# period for a rate, say), and the interpolated frames would not even fit in memory at some point.
+_MAX_UPSAMPLING = 1000.0
 _SIDE_PATTERNS = (("Left", "Right"), ("left", "right"), ("L", "R"), ("l", "r"))
 
 
@@ -73,15 +77,22 @@ class UserRecording:
     lateral_axis: int = 0
 
 
+def _one_line(value: Any, limit: int) -> str:
+    """``value`` as one line of at most ``limit`` characters (array reprs span several lines, names may hold any)."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _sidecar(path: Path) -> dict:
     for candidate in (path.with_suffix(".yaml"), path.with_suffix(".yml"), path.with_suffix(".json"),
                       path.parent / "skeleton.yaml", path.parent / "skeleton.json"):
         if candidate.is_file():
             try:
-                text = candidate.read_text()
+                text = candidate.read_text(encoding="utf-8")
                 loaded = json.loads(text) if candidate.suffix == ".json" else yaml.safe_load(text)
-            except (OSError, ValueError, yaml.YAMLError) as err:
-                raise DataError(f"{candidate}: cannot parse skeleton description ({err})") from None
+            # RecursionError: absurdly deep nesting, which both parsers handle by recursion.
+            except (OSError, ValueError, yaml.YAMLError, RecursionError) as err:
+                raise DataError(f"{candidate}: cannot parse skeleton description ({one_line_error(err)})") from None
             if not isinstance(loaded, dict):
                 raise DataError(f"{candidate}: skeleton description must be a mapping")
             return loaded
@@ -92,30 +103,40 @@ def read_user_recording(path: str | Path) -> UserRecording:
     """Read and validate one ``.npz``/``.npy`` recording and its description.
 
     Raises:
-        DataError: unreadable file, missing key, wrong shapes, non-finite positions (naming frame and joint),
-            bad parents or frame rate.
+        DataError: unreadable or damaged file or sidecar, missing key, wrong shapes or types, non-finite positions
+            (naming frame and joint), bad parents, frame rate or axes; always one line naming the file.
     """
     path = Path(path)
     meta: dict = {}
+    if path.suffix not in (".npz", ".npy"):
+        raise DataError(f"{path}: expected a .npz or .npy file")
     try:
+        loaded = np.load(path, allow_pickle=False)
         if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as stored:
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise DataError(f"{path}: not an npz archive (a single .npy array? name it .npy)")
+            with loaded as stored:
                 if "positions" not in stored.files:
-                    raise DataError(f"{path}: no 'positions' array (keys: {', '.join(stored.files)})")
+                    raise DataError(f"{path}: no 'positions' array (keys: {_one_line(', '.join(stored.files), 200)})")
                 positions = stored["positions"]
                 for key in ("parents", "joint_names", "fps", "units", "action", "vertical_axis", "lateral_axis"):
                     if key in stored.files:
                         meta[key] = stored[key].tolist()
-        elif path.suffix == ".npy":
-            positions = np.load(path, allow_pickle=False)
+        elif isinstance(loaded, np.ndarray):
+            positions = loaded
         else:
-            raise DataError(f"{path}: expected a .npz or .npy file")
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot read ({err})") from None
+            loaded.close()
+            raise DataError(f"{path}: an npz archive, not a .npy array (name it .npz)")
+    except DataError:
+        raise
+    except NUMPY_FILE_ERRORS as err:
+        raise DataError(f"{path}: cannot read ({one_line_error(err)})") from None
     meta.update(_sidecar(path))
 
     if positions.ndim != 3 or positions.shape[2] != 3 or positions.shape[0] < 2:
         raise DataError(f"{path}: positions must have shape [frames >= 2, joints, 3], got {positions.shape}")
+    if positions.shape[1] == 0:  # no root joint: loading would fail looking for it
+        raise DataError(f"{path}: positions have no joints, got shape {positions.shape}")
     if not np.issubdtype(positions.dtype, np.number):
         raise DataError(f"{path}: positions must be numbers, got {positions.dtype}")
     bad = np.argwhere(~np.isfinite(positions))
@@ -127,24 +148,59 @@ def read_user_recording(path: str | Path) -> UserRecording:
     if missing:
         raise DataError(f"{path}: missing {', '.join(missing)} (store them in the .npz or a sidecar "
                         f"{path.stem}.yaml)")
-    parents = tuple(int(p) for p in np.ravel(meta["parents"]))
-    names = tuple(str(n) for n in np.ravel(meta.get("joint_names", [f"joint{j}" for j in range(num_joints)])))
+    parents = _whole_numbers(path, "parents", meta["parents"])
+    names = _names(path, meta.get("joint_names", [f"joint{j}" for j in range(num_joints)]))
     if len(parents) != num_joints or len(names) != num_joints:
         raise DataError(f"{path}: {num_joints} joints in positions but {len(parents)} parents and "
                         f"{len(names)} joint names")
     for joint, parent in enumerate(parents):
         if not -1 <= parent < joint:
-            raise DataError(f"{path}: parent {parent} of joint {joint} ({names[joint]}) must be -1 or an earlier "
-                            "joint index")
-    fps = float(np.ravel(meta["fps"])[0])
+            raise DataError(f"{path}: parent {parent} of joint {joint} ({_one_line(repr(names[joint]), 60)}) must "
+                            "be -1 or an earlier joint index")
+    fps = _one_number(path, "fps", meta["fps"])
     if not np.isfinite(fps) or fps <= 0:
         raise DataError(f"{path}: fps must be positive, got {fps}")
     units = str(meta.get("units", "mm"))
     if units not in _UNITS_TO_MM:
-        raise DataError(f"{path}: units must be one of {', '.join(_UNITS_TO_MM)}, got {units!r}")
+        raise DataError(f"{path}: units must be one of {', '.join(_UNITS_TO_MM)}, got {_one_line(repr(units), 60)}")
+    axes = [_whole_numbers(path, key, meta.get(key, default)) for key, default in (("vertical_axis", 1),
+                                                                                   ("lateral_axis", 0))]
+    if not (len(axes[0]) == len(axes[1]) == 1 and {axes[0][0], axes[1][0]} <= {0, 1, 2} and axes[0] != axes[1]):
+        raise DataError(f"{path}: vertical_axis and lateral_axis must be two different axes 0, 1 or 2, got "
+                        f"{_one_line(axes, 60)}")
     return UserRecording(path, positions.astype(np.float64), names, parents, fps, units,
-                         str(meta.get("action", path.stem)), int(meta.get("vertical_axis", 1)),
-                         int(meta.get("lateral_axis", 0)))
+                         str(meta.get("action", path.stem)), axes[0][0], axes[1][0])
+
+
+def _whole_numbers(path: Path, key: str, value: Any) -> tuple[int, ...]:
+    """``value`` (a whole number or a list of them) as ints; a DataError naming ``key`` otherwise."""
+    try:
+        numbers = np.asarray(value, dtype=np.float64).ravel()
+    except (TypeError, ValueError, OverflowError):  # ragged lists, dicts, strings, ints beyond float range
+        numbers = None
+    if numbers is None or not (np.isfinite(numbers).all() and (numbers == np.round(numbers)).all()):
+        raise DataError(f"{path}: {key} must be whole numbers, got {_one_line(repr(value), 60)}")
+    return tuple(int(n) for n in numbers)
+
+
+def _one_number(path: Path, key: str, value: Any) -> float:
+    """``value`` as one float (a 1-element list is fine); a DataError naming ``key`` otherwise."""
+    try:
+        number = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is None or number.size != 1:
+        raise DataError(f"{path}: {key} must be one number, got {_one_line(repr(value), 60)}")
+    return float(number.ravel()[0])
+
+
+def _names(path: Path, value: Any) -> tuple[str, ...]:
+    """Joint names (any scalars, as strings); a DataError when ``value`` is not a flat list of them."""
+    items = value.tolist() if isinstance(value, np.ndarray) else value
+    items = [items] if isinstance(items, str | int | float) else items
+    if not isinstance(items, list | tuple) or any(isinstance(n, list | tuple | dict) for n in items):
+        raise DataError(f"{path}: joint_names must be a list of names, got {_one_line(repr(value), 60)}")
+    return tuple(str(n) for n in items)
 
 
 def _mirror_pairs(names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
@@ -259,6 +315,10 @@ def load_user_motion(data_dir: str | Path, split: str = "all", target_fps: float
     root = reference.parents.index(-1)
     sequences, keys = [], []
     for number, rec in enumerate(recordings, start=1):
+        if rec.fps * _MAX_UPSAMPLING < target_fps:
+            raise DataError(f"{rec.path}: fps {rec.fps:g} is implausibly low: resampling to {target_fps:g} fps "
+                            f"would create {target_fps / rec.fps:.3g} frames per recorded frame (at most "
+                            f"{_MAX_UPSAMPLING:g})")
         mm = rec.positions * _UNITS_TO_MM[rec.units]
         mm = resample_positions(mm - mm[:, root:root + 1], rec.fps, target_fps)
         if split in _TEMPORAL_SPLIT and not from_split_dirs:

@@ -30,15 +30,15 @@ to the 17 joints of the 2D layouts (:data:`H36M_17_FROM_32`), each 2D camera seq
 from __future__ import annotations
 
 import pickle
+import tokenize
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.lib import format as npy_format
 
-from crisscross.data.errors import DataError
+from crisscross.data.errors import NUMPY_FILE_ERRORS, DataError, one_line_error
 from crisscross.data.skeleton import H36M_17_FROM_32
 
 try:  # numpy >= 2 (numpy 1.26 also ships the ``numpy._core`` aliases)
@@ -70,6 +70,12 @@ H36M_DROPPED = (("S11", "Directions"),)
 """(subject, action) pairs that VideoPose3D discards (S11 "Directions": corrupted video)."""
 
 METADATA_KEYS = ("layout_name", "num_joints", "keypoints_symmetry")
+
+#: What reading an untrusted ``.npy``/``.npz`` with numpy and zipfile can raise, to turn into a DataError: a truncated
+#: or corrupt zip or zlib stream (BadZipFile, zlib.error, EOFError, OSError), an encrypted or unsupported zip entry
+#: (RuntimeError, NotImplementedError), a malformed header (ValueError, or tokenize.TokenError from numpy's repair of
+#: old headers), refused pickled data (ValueError), or a header declaring an array too large to allocate
+#: (MemoryError). The other file readers (user recordings, keypoints, motion files) catch the same set.
 
 _CORE_GLOBALS = {
     "multiarray": {"_reconstruct": _multiarray._reconstruct, "scalar": _multiarray.scalar},
@@ -103,11 +109,6 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("persistent ids are not supported")
 
 
-def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
 def _read_header(fp: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
     version = npy_format.read_magic(fp)
     if version == (1, 0):
@@ -123,7 +124,7 @@ def _unpickle_array(fp: Any, where: str, shape: tuple[int, ...]) -> np.ndarray:
     except _ForbiddenGlobal as err:
         raise DataError(f"{where}: pickled object refers to {err.qualname}; only numpy arrays may be stored") from None
     except Exception as err:  # a malformed pickle can fail in many ways (EOFError, TypeError, KeyError, ...)
-        raise DataError(f"{where}: malformed pickle ({_one_line(err)})") from None
+        raise DataError(f"{where}: malformed pickle ({one_line_error(err)})") from None
     if not isinstance(value, np.ndarray) or value.shape != tuple(shape):
         got = f"array of shape {value.shape}" if isinstance(value, np.ndarray) else type(value).__name__
         raise DataError(f"{where}: expected a pickled numpy array of shape {tuple(shape)}, got {got}")
@@ -135,18 +136,18 @@ def _read_member(archive: zipfile.ZipFile, member: str, where: str) -> np.ndarra
         with archive.open(member) as fp:
             try:
                 shape, _fortran, dtype = _read_header(fp)
-            except ValueError as err:
-                raise DataError(f"{where}: not a .npy array ({_one_line(err)})") from None
+            except (ValueError, tokenize.TokenError) as err:
+                raise DataError(f"{where}: not a .npy array ({one_line_error(err)})") from None
             if dtype.hasobject:
                 return _unpickle_array(fp, where, shape)
         with archive.open(member) as fp:
             return npy_format.read_array(fp, allow_pickle=False)
     except DataError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
-        raise DataError(f"{where}: corrupt npz member ({_one_line(err)})") from None
     except ValueError as err:  # truncated data, or object fields hidden in a structured dtype
-        raise DataError(f"{where}: cannot read the array ({_one_line(err)})") from None
+        raise DataError(f"{where}: cannot read the array ({one_line_error(err)})") from None
+    except NUMPY_FILE_ERRORS as err:  # a corrupt, encrypted or truncated member, or a header declaring a huge array
+        raise DataError(f"{where}: corrupt npz member ({one_line_error(err)})") from None
 
 
 def load_npz_member(path: str | Path, key: str) -> Any:
@@ -167,11 +168,13 @@ def load_npz_member(path: str | Path, key: str) -> Any:
     except zipfile.BadZipFile:
         raise DataError(f"{path}: not an npz file") from None
     except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror or _one_line(err)})") from None
+        raise DataError(f"{path}: cannot read ({err.strerror or one_line_error(err)})") from None
+    except NUMPY_FILE_ERRORS as err:  # a zip directory that lies about offsets or sizes
+        raise DataError(f"{path}: not an npz file ({one_line_error(err)})") from None
     with archive:
         members = {name.removesuffix(".npy"): name for name in archive.namelist() if name.endswith(".npy")}
         if key not in members:
-            keys = ", ".join(sorted(members)) or "none"
+            keys = ", ".join(_printable(k) for k in sorted(members)) or "none"  # a damaged name may hold a line break
             raise DataError(f"{path}: no key {key!r} (keys: {keys})")
         return _read_member(archive, members[key], f"{path}: {key}")
 
@@ -322,6 +325,11 @@ def h36m_npz_paths(folder: str | Path, detections: str = "gt") -> tuple[Path, Pa
     return path_3d, path_2d
 
 
+def _printable(key: str) -> str:
+    """A subject or action name for a message: as is, or its repr when it holds a line break or the like."""
+    return key if key.isprintable() else repr(key)
+
+
 def _matching_keys(left: dict, right: dict, where: str, what: str, dropped: set[str]) -> list[str]:
     """Keys of ``left`` (in order) less ``dropped``; raises when the two sides differ otherwise."""
     only_3d = [k for k in left if k not in right and k not in dropped]
@@ -350,18 +358,20 @@ def align_h36m(
     out_2d: dict[str, dict[str, list[np.ndarray]]] = {}
     for subject in _matching_keys(positions_3d, positions_2d, "", "subject", set()):
         actions = _matching_keys(
-            positions_3d[subject], positions_2d[subject], f"{subject}: ", "action", dropped.get(subject, set())
+            positions_3d[subject], positions_2d[subject], f"{_printable(subject)}: ", "action",
+            dropped.get(subject, set())
         )
         out_3d[subject], out_2d[subject] = {}, {}
         for action in actions:
             poses, views = positions_3d[subject][action], positions_2d[subject][action]
             if poses.ndim != 3 or poses.shape[1] != 32:
-                raise DataError(f"{subject} {action!r}: expected 32-joint 3D positions (T, 32, 3), got {poses.shape}")
+                raise DataError(f"{_printable(subject)} {action!r}: expected 32-joint 3D positions (T, 32, 3), got "
+                                f"{poses.shape}")
             length = poses.shape[0]
             for camera, view in enumerate(views):
                 if view.shape[0] < length:
-                    raise DataError(f"{subject} {action!r}: 2D camera {camera} has {view.shape[0]} frames, fewer "
-                                    f"than the {length} frames of the 3D sequence")
+                    raise DataError(f"{_printable(subject)} {action!r}: 2D camera {camera} has {view.shape[0]} "
+                                    f"frames, fewer than the {length} frames of the 3D sequence")
             out_3d[subject][action] = poses[:, list(H36M_17_FROM_32)]
             out_2d[subject][action] = [view[:length] for view in views]
     return out_3d, out_2d

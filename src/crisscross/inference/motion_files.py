@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from crisscross.data.errors import DataError
+from crisscross.data.errors import NUMPY_FILE_ERRORS, DataError, one_line_error
 
 __all__ = ["MOTION_SUFFIXES", "OUTPUT_SUFFIXES", "UNITS_TO_MM", "Motion3D", "read_motion", "write_prediction"]
 
@@ -46,6 +47,12 @@ class Motion3D:
     joints: tuple[str, ...] | None = None
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` on one line, cut to ``limit`` characters (file contents quoted in a message)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _scalar(value: Any, key: str, path: Path) -> Any:
     array = np.asarray(value)
     if array.size != 1:
@@ -54,14 +61,17 @@ def _scalar(value: Any, key: str, path: Path) -> Any:
 
 
 def _read_npz(path: Path) -> dict[str, Any]:
-    with np.load(path, allow_pickle=False) as stored:
+    loaded = np.load(path, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: not an npz archive (a single .npy array? name it .npy)")
+    with loaded as stored:
         keys = stored.files
         if "positions" in keys:
             name = "positions"
         elif len([k for k in keys if k not in ("fps", "units", "joints")]) == 1:
             name = next(k for k in keys if k not in ("fps", "units", "joints"))
         else:
-            raise DataError(f"{path}: no 'positions' array and more than one array (keys: {', '.join(keys)})")
+            raise DataError(f"{path}: no 'positions' array and more than one array (keys: {_short(keys, 120)})")
         out: dict[str, Any] = {"positions": stored[name]}
         if "fps" in keys:
             out["fps"] = _scalar(stored["fps"], "fps", path)
@@ -73,8 +83,11 @@ def _read_npz(path: Path) -> dict[str, Any]:
 
 
 def _read_csv(path: Path) -> dict[str, Any]:
-    with path.open(newline="") as fh:
-        rows = [row for row in csv.reader(fh) if row and any(cell.strip() for cell in row)]
+    with path.open(newline="", encoding="utf-8") as fh:
+        try:
+            rows = [row for row in csv.reader(fh) if row and any(cell.strip() for cell in row)]
+        except csv.Error as err:  # e.g. a field over the csv module's size limit
+            raise DataError(f"{path}: not a readable CSV file ({one_line_error(err)})") from None
     if not rows:
         raise DataError(f"{path}: empty CSV file")
     header: list[str] | None = None
@@ -88,7 +101,7 @@ def _read_csv(path: Path) -> dict[str, Any]:
         try:
             values.append([float(c) for c in row[skip:]])
         except ValueError:
-            raise DataError(f"{path}:{number}: expected numbers, got {row[skip:][:4]}...") from None
+            raise DataError(f"{path}:{number}: expected numbers, got {_short(row[skip:][:4])}...") from None
         if len(values[-1]) != len(values[0]):
             raise DataError(f"{path}:{number}: {len(values[-1])} values, the first row has {len(values[0])}")
     columns = len(values[0]) if values else 0
@@ -102,7 +115,8 @@ def _read_csv(path: Path) -> dict[str, Any]:
             stems = [n.rsplit("_", 1) for n in names[j:j + 3]]
             if any(len(s) != 2 for s in stems) or [s[1].lower() for s in stems] != ["x", "y", "z"] or \
                     len({s[0] for s in stems}) != 1:
-                raise DataError(f"{path}: header columns {names[j:j + 3]} are not <joint>_x, <joint>_y, <joint>_z")
+                raise DataError(f"{path}: header columns {_short(names[j:j + 3])} are not <joint>_x, <joint>_y, "
+                                "<joint>_z")
             joints.append(stems[0][0])
         out["joints"] = joints
     return out
@@ -110,9 +124,9 @@ def _read_csv(path: Path) -> dict[str, Any]:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot parse JSON ({err})") from None
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:  # RecursionError: nesting deeper than the decoder recurses
+        raise DataError(f"{path}: cannot parse JSON ({one_line_error(err)})") from None
     if isinstance(loaded, list):
         loaded = {"positions": loaded}
     if not isinstance(loaded, Mapping) or "positions" not in loaded:
@@ -120,7 +134,7 @@ def _read_json(path: Path) -> dict[str, Any]:
                         "joints; 2D keypoints from a detector need a lifting checkpoint")
     try:
         positions = np.asarray(loaded["positions"], dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond the float range
         raise DataError(f"{path}: 'positions' must be a [frames][joints][3] list of numbers (3D joints; 2D keypoints "
                         "from a detector need a lifting checkpoint)") from None
     return {"positions": positions, **{k: loaded[k] for k in ("fps", "units", "joints") if k in loaded}}
@@ -145,16 +159,25 @@ def read_motion(path: str | Path) -> Motion3D:
             raw = _read_npz(path)
         elif path.suffix == ".npy":
             raw = {"positions": np.load(path, allow_pickle=False)}
+            if not isinstance(raw["positions"], np.ndarray):
+                raw["positions"].close()
+                raise DataError(f"{path}: an npz archive, not a .npy array (name it .npz)")
         elif path.suffix == ".csv":
             raw = _read_csv(path)
         else:
             raw = _read_json(path)
-    except (OSError, ValueError) as err:
-        if isinstance(err, DataError):
-            raise
-        raise DataError(f"{path}: cannot read ({err})") from None
+    except DataError:
+        raise
+    except NUMPY_FILE_ERRORS as err:  # includes UnicodeDecodeError (a ValueError) from the text formats
+        raise DataError(f"{path}: cannot read ({one_line_error(err)})") from None
+    joints = raw.get("joints")
+    if joints is not None:
+        if isinstance(joints, np.ndarray):
+            joints = joints.tolist()
+        if not isinstance(joints, list | tuple) or not all(isinstance(n, str) for n in joints):
+            raise DataError(f"{path}: 'joints' must be a list of joint names, got {_short(joints)}")
     return check_motion(Motion3D(path, np.asarray(raw["positions"]), raw.get("fps"), raw.get("units"),
-                                 tuple(raw["joints"]) if raw.get("joints") is not None else None))
+                                 tuple(joints) if joints is not None else None))
 
 
 def check_motion(motion: Motion3D) -> Motion3D:
@@ -171,11 +194,14 @@ def check_motion(motion: Motion3D) -> Motion3D:
         raise DataError(f"{where}: non-finite position at frame {bad[0][0]}, joint {bad[0][1]}")
     fps = motion.fps
     if fps is not None:
-        fps = float(fps)
+        try:
+            fps = float(fps) if not isinstance(fps, bool) else math.nan
+        except (TypeError, ValueError, OverflowError):  # a list, a dict, an int beyond the float range
+            fps = math.nan
         if not np.isfinite(fps) or fps <= 0:
-            raise DataError(f"{where}: fps must be a positive number, got {motion.fps!r}")
-    if motion.units is not None and motion.units not in UNITS_TO_MM:
-        raise DataError(f"{where}: units must be one of {', '.join(UNITS_TO_MM)}, got {motion.units!r}")
+            raise DataError(f"{where}: fps must be a positive number, got {_short(motion.fps)}")
+    if motion.units is not None and (not isinstance(motion.units, str) or motion.units not in UNITS_TO_MM):
+        raise DataError(f"{where}: units must be one of {', '.join(UNITS_TO_MM)}, got {_short(motion.units)}")
     if motion.joints is not None and len(motion.joints) != positions.shape[1]:
         raise DataError(f"{where}: {len(motion.joints)} joint names for {positions.shape[1]} joints")
     return Motion3D(motion.path, positions.astype(np.float64), fps, motion.units, motion.joints)

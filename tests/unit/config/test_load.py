@@ -54,7 +54,7 @@ def test_yaml_round_trip(tmp_path):
 def test_bad_file_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim:\n  lr: [1, 2\n")
-    with pytest.raises(ConfigError, match="bad.yaml: cannot parse YAML"):
+    with pytest.raises(ConfigError, match=r"bad.yaml:3: cannot parse YAML"):  # the line where parsing failed
         load_config(bad)
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text("train:\n  epoch: 3\n")
