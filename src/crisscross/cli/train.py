@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if result.status != "completed":
         print(f"run {result.status} at step {result.steps}; resume with: crisscross train --resume {result.run_dir}")
-        return 130 if result.status == "interrupted" else 1  # 130: the shell's code for a stop by Ctrl-C
+        # the shell's convention for a process stopped by a signal: 128 + its number (Ctrl-C 130, SIGTERM 143)
+        return 128 + result.stop_signal if result.stop_signal else 1
     reasons = {"early_stop": "early stopping (train.early_stop_patience)", "max_steps": "train.max_steps",
                "time_budget": "the time budget (train.time_budget_s)"}
     if result.stopped_by in reasons:

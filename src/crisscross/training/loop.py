@@ -57,6 +57,7 @@ class RunResult:
     status: str = "completed"
     stopped_by: str | None = None  # epochs, max_steps, early_stop or time_budget (completed training runs)
     config: ExperimentConfig | None = None  # the run's config (read from the checkpoint when resumed)
+    stop_signal: int | None = None  # the signal (SIGINT, SIGTERM) that stopped an interrupted run
 
 
 @dataclass
@@ -304,4 +305,6 @@ def fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None, resu
             if s.tracker is not None:
                 s.tracker.close()
             raise
-        return _finish(s, status, stopped_by)
+        result = _finish(s, status, stopped_by)
+        result.stop_signal = stop.signal
+        return result
