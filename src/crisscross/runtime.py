@@ -1,4 +1,4 @@
-"""Process-level runtime helpers: the one seeding function, device selection and environment capture.
+"""Process-level runtime helpers: the one seeding function, device selection, environment capture and atomic writes.
 
 Nothing here runs at import time; every function is called explicitly by the CLI or the engine.
 """
@@ -10,15 +10,37 @@ import platform
 import random
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 
 from crisscross import __version__
 
-__all__ = ["capture_environment", "distributed_info", "git_commit", "seed_everything", "select_device"]
+__all__ = ["atomic_write", "capture_environment", "distributed_info", "git_commit", "seed_everything",
+           "select_device"]
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write ``path`` all at once or not at all: ``write(fh)`` fills a temporary file in the same folder, which is
+    flushed to disk and renamed over ``path``; on any failure (a full disk, Ctrl-C) it is removed and an existing
+    ``path`` stays as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def seed_everything(seed: int, deterministic: bool = False, rank: int = 0) -> None:

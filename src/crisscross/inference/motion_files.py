@@ -18,16 +18,15 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from crisscross.data.errors import NUMPY_FILE_ERRORS, DataError, one_line_error
+from crisscross.runtime import atomic_write
 
 __all__ = ["MOTION_SUFFIXES", "OUTPUT_SUFFIXES", "UNITS_TO_MM", "Motion3D", "read_motion", "write_prediction"]
 
@@ -218,23 +217,16 @@ def write_prediction(path: str | Path, arrays: Mapping[str, np.ndarray], meta: M
         raise DataError(f"{path}: the output must be a {' or '.join(OUTPUT_SUFFIXES)} file")
     if path.exists():
         raise FileExistsError(f"{path} exists; choose a new file name (outputs are never overwritten)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if path.suffix == ".npz":
-                plain = {k: np.asarray(v) for k, v in meta.items() if isinstance(v, (str, int, float))}
-                lists = {k: np.asarray(v) for k, v in meta.items() if isinstance(v, (list, tuple)) and v and
-                         all(isinstance(x, (str, int, float)) for x in v)}
-                np.savez_compressed(fh, **{k: np.asarray(v) for k, v in arrays.items()}, **plain, **lists,
-                                    meta_json=np.asarray(json.dumps(dict(meta))))
-            else:
-                body = {**dict(meta), **{k: np.asarray(v).tolist() for k, v in arrays.items()}}
-                fh.write(json.dumps(body).encode())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    def write(fh: BinaryIO) -> None:
+        if path.suffix == ".npz":
+            plain = {k: np.asarray(v) for k, v in meta.items() if isinstance(v, (str, int, float))}
+            lists = {k: np.asarray(v) for k, v in meta.items() if isinstance(v, (list, tuple)) and v and
+                     all(isinstance(x, (str, int, float)) for x in v)}
+            np.savez_compressed(fh, **{k: np.asarray(v) for k, v in arrays.items()}, **plain, **lists,
+                                meta_json=np.asarray(json.dumps(dict(meta))))
+        else:
+            body = {**dict(meta), **{k: np.asarray(v).tolist() for k, v in arrays.items()}}
+            fh.write(json.dumps(body).encode())
+
+    return atomic_write(path, write)

@@ -9,9 +9,7 @@ frame rate and input/output lengths.
 from __future__ import annotations
 
 import errno
-import os
 import pickle
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import torch.nn as nn
 from crisscross.data.skeleton import skeleton_from_meta
 from crisscross.models.registry import build_model
 from crisscross.runs.folders import CHECKPOINTS_DIR
+from crisscross.runtime import atomic_write
 
 __all__ = [
     "CheckpointError",
@@ -56,19 +55,7 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def resolve_checkpoint(source: str | Path) -> Path:
