@@ -38,7 +38,14 @@ from crisscross.data.body_frame import BodyFrames, body_frames
 from crisscross.data.errors import DataError
 from crisscross.data.skeleton import H36M_17_FROM_32, H36M_17_SKELETON, Skeleton, skeleton_from_meta
 from crisscross.evaluation.forecasting import make_predict_fn
-from crisscross.inference.motion_files import UNITS_TO_MM, Motion3D, check_motion, read_motion, write_prediction
+from crisscross.inference.motion_files import (
+    UNITS_TO_MM,
+    Motion3D,
+    check_motion,
+    read_motion,
+    resample_frames,
+    write_prediction,
+)
 
 __all__ = ["PELVIS_FRAME_SKELETONS", "ROOT_MOTIONS", "Forecast", "ForecastPredictor", "detect_units", "resample_to_end"]
 
@@ -73,10 +80,7 @@ def resample_to_end(x: np.ndarray, fps: float, target_fps: float) -> tuple[np.nd
         return x, np.arange(frames, dtype=np.float64)
     steps = int(np.floor((frames - 1) / fps * target_fps + 1e-9))
     source = (frames - 1) - np.arange(steps, -1, -1) * (fps / target_fps)
-    low = np.clip(np.floor(source + 1e-9).astype(int), 0, frames - 1)
-    high = np.minimum(low + 1, frames - 1)
-    weight = (source - low).reshape(-1, *([1] * (x.ndim - 1)))
-    return x[low] * (1 - weight) + x[high] * weight, source
+    return resample_frames(x, np.arange(frames, dtype=np.float64), source), source
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ class ForecastPredictor:
         self.fps = float(meta.get("fps", 25.0))
         self.predicted = list(self.skeleton.predicted)
         self.pelvis_frame = self.skeleton.name in PELVIS_FRAME_SKELETONS
+        # frames (at the model's rate) over which the root's velocity is measured for ``root_motion="extrapolate"``
+        self.root_lag = max(1, min(round(_ROOT_VELOCITY_S * self.fps), self.input_frames - 1))
         self._predict = make_predict_fn(model, self.skeleton, self.output_frames)
 
     @property
@@ -214,15 +220,18 @@ class ForecastPredictor:
             out.append((pred if full else pred[:, :, self.predicted]).double().numpy())
         return np.concatenate(out)
 
+    def root_path(self, root: np.ndarray, earlier: np.ndarray, frames: int, root_motion: str) -> np.ndarray:
+        """Array[frames, 3]: the root during a forecast, from its position ``root`` at the origin and ``earlier``,
+        :attr:`root_lag` frames before: held, or moving on at the velocity between the two."""
+        if root_motion == "hold":
+            return np.broadcast_to(root, (frames, 3))
+        return root + np.arange(1, frames + 1)[:, None] * (root - earlier) / self.root_lag
+
     def _to_world(self, body: np.ndarray, frames: BodyFrames, origins: np.ndarray, root_motion: str) -> np.ndarray:
         """Body-frame forecasts -> world, each with its origin frame's rotation and the root path chosen."""
-        steps = np.arange(1, body.shape[1] + 1)[:, None]
-        lag = max(1, min(round(_ROOT_VELOCITY_S * self.fps), self.input_frames - 1))
         world = np.empty_like(body)
         for n, origin in enumerate(origins):
-            root = np.broadcast_to(frames.root[origin], (body.shape[1], 3))
-            if root_motion == "extrapolate":
-                root = root + steps * (frames.root[origin] - frames.root[origin - lag]) / lag
+            root = self.root_path(frames.root[origin], frames.root[origin - self.root_lag], body.shape[1], root_motion)
             world[n] = frames.invert(body[n], origin, root)
         return world
 

@@ -31,20 +31,10 @@ from crisscross.data.cameras import normalize_screen
 from crisscross.data.errors import DataError
 from crisscross.data.keypoints import Keypoints2D, map_keypoints, read_keypoints
 from crisscross.data.skeleton import Skeleton, skeleton_from_meta
-from crisscross.inference.motion_files import write_prediction
+from crisscross.inference.motion_files import resample_frames, write_prediction
 from crisscross.inference.smoothing import smooth
 
-__all__ = ["LiftPredictor", "Lifted", "resample_frames"]
-
-
-def resample_frames(x: np.ndarray, source_times: np.ndarray, target_times: np.ndarray) -> np.ndarray:
-    """Array[T', ...]: ``x`` (Array[T, ...] sampled at ``source_times``) linearly interpolated at ``target_times``
-    (clamped to the ends)."""
-    index = np.interp(target_times, source_times, np.arange(len(source_times), dtype=np.float64))
-    low = np.floor(index).astype(int)
-    high = np.minimum(low + 1, len(source_times) - 1)
-    weight = (index - low).reshape(-1, *([1] * (x.ndim - 1)))
-    return x[low] * (1 - weight) + x[high] * weight
+__all__ = ["LiftPredictor", "Lifted"]
 
 
 @dataclass(frozen=True)

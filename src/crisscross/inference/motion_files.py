@@ -28,7 +28,8 @@ import numpy as np
 from crisscross.data.errors import NUMPY_FILE_ERRORS, DataError, one_line_error
 from crisscross.runtime import atomic_write
 
-__all__ = ["MOTION_SUFFIXES", "OUTPUT_SUFFIXES", "UNITS_TO_MM", "Motion3D", "read_motion", "write_prediction"]
+__all__ = ["MOTION_SUFFIXES", "OUTPUT_SUFFIXES", "UNITS_TO_MM", "Motion3D", "read_motion", "resample_frames",
+           "write_prediction"]
 
 MOTION_SUFFIXES = (".npz", ".npy", ".csv", ".json")
 OUTPUT_SUFFIXES = (".npz", ".json")
@@ -204,6 +205,16 @@ def check_motion(motion: Motion3D) -> Motion3D:
     if motion.joints is not None and len(motion.joints) != positions.shape[1]:
         raise DataError(f"{where}: {len(motion.joints)} joint names for {positions.shape[1]} joints")
     return Motion3D(motion.path, positions.astype(np.float64), fps, motion.units, motion.joints)
+
+
+def resample_frames(x: np.ndarray, source_times: np.ndarray, target_times: np.ndarray) -> np.ndarray:
+    """Array[T', ...]: ``x`` (Array[T, ...] sampled at ``source_times``) linearly interpolated at ``target_times``
+    (clamped to the ends)."""
+    index = np.interp(target_times, source_times, np.arange(len(source_times), dtype=np.float64))
+    low = np.floor(index).astype(int)
+    high = np.minimum(low + 1, len(source_times) - 1)
+    weight = (index - low).reshape(-1, *([1] * (x.ndim - 1)))
+    return x[low] * (1 - weight) + x[high] * weight
 
 
 def write_prediction(path: str | Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> Path:

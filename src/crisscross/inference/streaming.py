@@ -26,7 +26,7 @@ import torch
 
 from crisscross.data.body_frame import body_frames, detect_up_axis
 from crisscross.data.cameras import normalize_screen
-from crisscross.inference.forecast import _ROOT_VELOCITY_S, ROOT_MOTIONS, ForecastPredictor
+from crisscross.inference.forecast import ROOT_MOTIONS, ForecastPredictor
 from crisscross.inference.lift import LiftPredictor
 from crisscross.inference.motion_files import UNITS_TO_MM
 
@@ -108,12 +108,7 @@ class StreamingForecaster:
         order = (np.arange(p.input_frames) + self._count) % p.input_frames  # oldest first
         window = torch.as_tensor(self._body[order][None], dtype=torch.float32)
         body = p._predict(window.to(p.device))[0].cpu().double().numpy()
-        newest = order[-1]
-        root = np.broadcast_to(self._root[newest], (body.shape[0], 3))
-        if self.root_motion == "extrapolate":
-            lag = max(1, min(round(_ROOT_VELOCITY_S * p.fps), p.input_frames - 1))
-            velocity = (self._root[newest] - self._root[order[-1 - lag]]) / lag
-            root = root + np.arange(1, body.shape[0] + 1)[:, None] * velocity
+        root = p.root_path(self._root[order[-1]], self._root[order[-1 - p.root_lag]], body.shape[0], self.root_motion)
         world = body @ self._to_world + root[:, None]
         return world / UNITS_TO_MM[self.units]
 

@@ -14,7 +14,8 @@ from crisscross.data.augment import mirror
 from crisscross.data.cameras import normalize_screen
 from crisscross.data.errors import DataError
 from crisscross.data.keypoints import KEYPOINT_LAYOUTS
-from crisscross.inference.lift import LiftPredictor, resample_frames
+from crisscross.inference.lift import LiftPredictor
+from crisscross.inference.motion_files import resample_frames
 from crisscross.inference.predictor import Predictor
 
 SIZE = (1000, 1000)
