@@ -20,6 +20,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_config_arguments(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run folder from its last checkpoint")
     p.add_argument("--no-baseline", action="store_true", help="skip the zero-velocity comparison")
+    loud = p.add_mutually_exclusive_group()
+    loud.add_argument("--quiet", "-q", dest="verbosity", action="store_const", const="quiet", default="normal",
+                      help="print nothing while training, only the result")
+    loud.add_argument("--verbose", "-v", dest="verbosity", action="store_const", const="verbose",
+                      help="also print a line at every logged step (train.log_every_steps)")
     p.set_defaults(run=run)
 
 
@@ -28,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and (args.config or args.overrides):
         raise ValueError("--resume continues a run with its own config; drop --config and overrides")
     cfg = config_from_args(args) if not args.resume else None
-    result = fit(cfg, resume=args.resume) if args.resume else fit(cfg)
+    result = fit(cfg, resume=args.resume, verbosity=args.verbosity) if args.resume else \
+        fit(cfg, verbosity=args.verbosity)
     if distributed_info()[0] != 0:
         return 0
     if result.status != "completed":

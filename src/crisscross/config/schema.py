@@ -205,15 +205,18 @@ class TrackConfig:
 
     root: str = "runs"
     name: str | None = None
+    project: str = "crisscross"  # the W&B project and the MLflow experiment
     tensorboard: bool = True
     wandb: bool = False
-    wandb_project: str = "crisscross"
+    wandb_project: str | None = None  # the older name of ``project`` for W&B; wins when set
     wandb_mode: str = "offline"
     mlflow: bool = False
-    mlflow_uri: str | None = None
+    mlflow_uri: str | None = None  # null: an SQLite store, <root>/mlflow.db
+    artifacts: bool = True  # send best.pt, eval.json and config.yaml to W&B / MLflow at the end of a run
 
     def __post_init__(self) -> None:
         _choice(self.wandb_mode, "track.wandb_mode", ("offline", "online", "disabled"))
+        _check(bool(self.project.strip()), "track.project", "must be a non-empty name")
 
 
 @dataclass(frozen=True)

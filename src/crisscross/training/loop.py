@@ -23,14 +23,14 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-from tqdm.auto import tqdm
 
 from crisscross.config.schema import ExperimentConfig
 from crisscross.models.registry import count_parameters
 from crisscross.runs.checkpoint import load_model_from_checkpoint
-from crisscross.runs.folders import EVAL_FILE, checkpoint_path, update_status, write_json
+from crisscross.runs.folders import CONFIG_FILE, EVAL_FILE, checkpoint_path, update_status, write_json
 from crisscross.runtime import distributed_info
 from crisscross.training.batches import epoch_permutation, step_generator
+from crisscross.training.console import Console
 from crisscross.training.setup import Session, setup
 
 __all__ = ["EpochCallback", "RunResult", "TrainingDiverged", "fit", "metric_at", "peak_memory_mb", "train_step"]
@@ -136,25 +136,23 @@ def _stop_rule(s: Session, stop: _Stop, epoch_done: bool) -> tuple[str, str | No
     return None
 
 
-def _log_step(s: Session, terms: torch.Tensor, lr: float, start_wall: float, bar: tqdm) -> None:
+def _log_step(s: Session, terms: torch.Tensor, lr: float) -> dict[str, float]:
     values = terms.tolist()
     if not math.isfinite(values[0]):
         raise TrainingDiverged(f"training loss is {values[0]} at step {s.state.step} (lr {lr:.3g})")
     named = s.task.loss_log(values)
-    bar.set_postfix({k: f"{v:.1f}" for k, v in named.items()})
-    if s.tracker is not None:
-        s.tracker.log({"train/loss": values[0], **{f"train/{k}": v for k, v in named.items()}, "train/lr": lr,
-                       "time/wall_s": time.perf_counter() - start_wall}, s.state.step)
+    if s.tracker is not None:  # no wall time here: every tracker stamps its points, the epoch row holds time/wall_s
+        s.tracker.log({"train/loss": values[0], **{f"train/{k}": v for k, v in named.items()}, "train/lr": lr},
+                      s.state.step)
+    return named
 
 
-def _run_epoch(s: Session, stop: _Stop, start_wall: float) -> tuple[torch.Tensor, int]:
+def _run_epoch(s: Session, stop: _Stop, start_wall: float, console: Console) -> tuple[torch.Tensor, int]:
     """Updates until the epoch ends or a stop is requested: ``(summed loss terms, updates done)``."""
     cfg, st = s.cfg, s.state
     perm = epoch_permutation(len(s.bank), cfg.seed, st.epoch, s.device)
     term_sum = torch.zeros(len(s.task.loss_term_names), device=s.device)
     done = 0
-    bar = tqdm(total=s.steps_per_epoch, initial=st.step_in_epoch, desc=f"epoch {st.epoch + 1}/{cfg.train.epochs}",
-               disable=not (s.is_main and cfg.train.progress), leave=False, unit="step")
     every_s, last_save = cfg.train.checkpoint_every_s, time.perf_counter()
     while st.step_in_epoch < s.steps_per_epoch and st.step < s.total_steps:
         first = (st.step_in_epoch * s.world + s.rank) * cfg.train.batch_size
@@ -166,9 +164,10 @@ def _run_epoch(s: Session, stop: _Stop, start_wall: float) -> tuple[torch.Tensor
             s.ema.update_parameters(s.model)
         term_sum += terms
         done, st.step, st.step_in_epoch = done + 1, st.step + 1, st.step_in_epoch + 1
-        bar.update(1)
+        named = None
         if st.step % cfg.train.log_every_steps == 0 or st.step_in_epoch == s.steps_per_epoch:
-            _log_step(s, terms, lr, start_wall, bar)
+            named = _log_step(s, terms, lr)
+        console.update(st.step, st.epoch, named)
         if _stop_rule(s, stop, epoch_done=False) is not None:
             break
         if every_s is not None and time.perf_counter() - last_save >= every_s \
@@ -176,12 +175,11 @@ def _run_epoch(s: Session, stop: _Stop, start_wall: float) -> tuple[torch.Tensor
             st.train_time_s = time.perf_counter() - start_wall
             s.save("last")
             last_save = time.perf_counter()
-    bar.close()
     return term_sum, done
 
 
 def _end_epoch(s: Session, term_sum: torch.Tensor, done: int, epoch_time: float,
-               callbacks: Sequence[EpochCallback], stop: _Stop) -> None:
+               callbacks: Sequence[EpochCallback], stop: _Stop, console: Console) -> None:
     """Average the loss terms over ranks, validate, keep the best checkpoint, log, checkpoint, run callbacks."""
     st, cfg = s.state, s.cfg
     if s.world > 1:
@@ -198,8 +196,8 @@ def _end_epoch(s: Session, term_sum: torch.Tensor, done: int, epoch_time: float,
     if st.epoch % cfg.train.eval_every_epochs == 0 or st.epoch == cfg.train.epochs:
         val = s.task.evaluate(s.eval_model(), s.val_set, s.protocol, device=s.device, batch_size=cfg.eval.batch_size)
         current = metric_at(val, s.select_metric)
-        row.update({"val/" + s.select_metric: current,
-                    **{f"val/{k}": v for k, v in s.task.validation_row(val).items()}})
+        row.update({f"val/{k}": v for k, v in s.task.validation_row(val).items()})
+        row[s.validation_key] = current  # the task's own figure, or a configured path under its own name
         if current < st.best_metric:
             st.best_metric, st.best_epoch, st.bad_epochs = current, st.epoch, 0
             s.save("best")
@@ -207,13 +205,14 @@ def _end_epoch(s: Session, term_sum: torch.Tensor, done: int, epoch_time: float,
             st.bad_epochs += 1
     if s.tracker is not None:
         s.tracker.log(row, st.step)
+    console.epoch_line(row, metric_key=s.validation_key, best=st.best_metric, best_epoch=st.best_epoch)
     s.save("last")
     statuses = [status for cb in callbacks if (status := cb(st.epoch, row)) is not None] if s.is_main else []
     if _agreed(bool(statuses), s):
         stop.status = statuses[0] if statuses else "stopped"
 
 
-def _train(s: Session, stop: _Stop, callbacks: Sequence[EpochCallback]) -> tuple[str, str | None]:
+def _train(s: Session, stop: _Stop, callbacks: Sequence[EpochCallback], console: Console) -> tuple[str, str | None]:
     """Epochs until the stop rule ends the run: ``(status, stopped_by)``."""
     if not s.trainable:
         return "completed", None
@@ -221,12 +220,12 @@ def _train(s: Session, stop: _Stop, callbacks: Sequence[EpochCallback]) -> tuple
     start_wall = time.perf_counter() - s.state.train_time_s
     while True:
         epoch_t0 = time.perf_counter()
-        term_sum, done = _run_epoch(s, stop, start_wall)
+        term_sum, done = _run_epoch(s, stop, start_wall, console)
         s.state.train_time_s = time.perf_counter() - start_wall
         if s.state.step_in_epoch < s.steps_per_epoch and (ended := _stop_rule(s, stop, epoch_done=False)):
             s.save("last")  # stopped inside an epoch: checkpoint where it stopped
             return ended
-        _end_epoch(s, term_sum, done, time.perf_counter() - epoch_t0, callbacks, stop)
+        _end_epoch(s, term_sum, done, time.perf_counter() - epoch_t0, callbacks, stop, console)
         if ended := _stop_rule(s, stop, epoch_done=True):
             return ended
 
@@ -247,11 +246,16 @@ def _finish(s: Session, status: str, stopped_by: str | None) -> RunResult:
                            parameters=count_parameters(s.model), train_time_s=st.train_time_s,
                            best_epoch=st.best_epoch, steps=st.step)
         write_json(s.run_dir / EVAL_FILE, result.eval)
+        if s.tracker is not None:
+            files = {"best": best if best.exists() else None, "eval": s.run_dir / EVAL_FILE,
+                     "config": s.run_dir / CONFIG_FILE}
+            s.tracker.finish({f"final/{k}": v for k, v in s.task.validation_row(result.eval).items()}, st.step,
+                             {name: path for name, path in files.items() if path is not None})
     if s.is_main:
         update_status(s.run_dir, status, step=st.step, epoch=st.epoch, train_time_s=st.train_time_s,
                       **({"stopped_by": stopped_by} if stopped_by else {}))
     if s.tracker is not None:
-        s.tracker.close()
+        s.tracker.close(status)
     if s.world > 1 and dist.is_initialized():
         dist.barrier()
     return result
@@ -279,7 +283,8 @@ def _stop_requests(stop: _Stop, enabled: bool) -> Iterator[None]:
 
 
 def fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
-        stop_after_steps: int | None = None, callbacks: Sequence[EpochCallback] = ()) -> RunResult:
+        stop_after_steps: int | None = None, callbacks: Sequence[EpochCallback] = (),
+        verbosity: str = "normal") -> RunResult:
     """Train ``cfg`` in a new run folder, or continue the run folder ``resume`` from its last checkpoint.
 
     Args:
@@ -289,6 +294,9 @@ def fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None, resu
         stop_after_steps: stop (as if killed, after checkpointing) once this many updates are done;
             used to test exact resume.
         callbacks: called after every epoch (see :data:`EpochCallback`).
+        verbosity: what the console shows: ``quiet``, ``normal`` (a line per epoch, a bar on a terminal or a
+            progress line every 30 s otherwise) or ``verbose`` (also a line per logged step); see
+            :class:`~crisscross.training.console.Console`.
 
     Returns:
         The run's result; the run folder holds config, environment, metrics, checkpoints and evaluation.
@@ -296,15 +304,21 @@ def fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None, resu
     stop = _Stop(after_steps=stop_after_steps)
     with _stop_requests(stop, enabled=distributed_info()[0] == 0):
         s = setup(cfg, run_dir=run_dir, resume=resume)
+        console = Console(verbosity=verbosity if s.is_main else "quiet", progress=s.cfg.train.progress,
+                          total_steps=s.total_steps, start_step=s.state.step, epochs=s.cfg.train.epochs)
+        if s.resumed:
+            console.print(f"resumed {s.run_dir} at step {s.state.step}/{s.total_steps} (epoch {s.state.epoch})")
         try:
-            status, stopped_by = _train(s, stop, callbacks)
+            status, stopped_by = _train(s, stop, callbacks, console)
         except BaseException as err:
             if s.is_main:
                 update_status(s.run_dir, "interrupted" if isinstance(err, KeyboardInterrupt) else "failed",
                               error=f"{type(err).__name__}: {err}", step=s.state.step)
             if s.tracker is not None:
-                s.tracker.close()
+                s.tracker.close("interrupted" if isinstance(err, KeyboardInterrupt) else "failed")
             raise
+        finally:
+            console.close()
         result = _finish(s, status, stopped_by)
         result.stop_signal = stop.signal
         return result

@@ -107,6 +107,12 @@ class Session:
         """The dotted result path that selects the best checkpoint."""
         return self.cfg.eval.select_metric or self.task.select_metric
 
+    @property
+    def validation_key(self) -> str:
+        """The per-epoch log key of the selection figure: the task's own name for its default, else ``val/<path>``."""
+        custom = self.cfg.eval.select_metric not in (None, self.task.select_metric)
+        return f"val/{self.select_metric}" if custom else self.task.validation_metric
+
     def eval_model(self) -> nn.Module:
         """The weights validation uses: the EMA average when kept, else the model."""
         return self.ema.module if self.ema is not None else self.model
@@ -312,7 +318,8 @@ def setup(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None,
                         train_windows=len(bank), val_sequences=len(val_set.keys), protocol=protocol.name)
 
         run_dir = _open_run_dir(cfg, run_dir, env if ckpt is None else None)
-        tracker = open_trackers(run_dir, cfg.track, config_to_dict(cfg))
+        tracker = open_trackers(run_dir, cfg.track, config_to_dict(cfg),
+                                resume_step=state.step if ckpt is not None else None)
     loss_fn = engine_loss(cfg, precision, device.type)
     return Session(cfg=cfg, task=task, device=device, rank=rank, world=world, train_set=train_set, val_set=val_set,
                    protocol=protocol, bank=bank, model=model, train_model=_wrap(model, cfg, world, trainable),

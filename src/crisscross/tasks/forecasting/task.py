@@ -111,9 +111,14 @@ class ForecastingTask:
             model.train(was_training)
 
     def validation_row(self, result: Mapping[str, Any]) -> dict[str, float]:
-        """The figures logged after each validation, keyed without the ``val/`` prefix."""
-        return {"mpjpe22_avg_mm": result[PREDICTED_JOINTS_KEY]["mean"]["avg"],
-                "mpjpe32_avg_mm": result[FULL_JOINTS_KEY]["mean"]["avg"]}
+        """The figures logged after each validation, keyed without the ``val/`` prefix: MPJPE over the predicted
+        (22) and all (32) joints, averaged over the output frames and at each horizon (``mpjpe22_400ms_mm``)."""
+        row: dict[str, float] = {}
+        for key, name in ((PREDICTED_JOINTS_KEY, "mpjpe22"), (FULL_JOINTS_KEY, "mpjpe32")):
+            mean = result[key]["mean"]
+            row[f"{name}_avg_mm"] = mean["avg"]
+            row.update({f"{name}_{horizon}ms_mm": value for horizon, value in mean.items() if horizon != "avg"})
+        return row
 
     def checkpoint_meta(self, dataset: MotionSet, data: DataConfig, protocol: ForecastProtocol) -> dict[str, Any]:
         """What a checkpoint records to rebuild and evaluate the model without its config."""
