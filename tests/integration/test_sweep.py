@@ -168,7 +168,7 @@ def test_report_of_two_real_runs(tmp_path):
     out = write_report(runs, tmp_path / "report")
     with (out / "report.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["run"] for r in rows] == ["optim.lr=0.001", "optim.lr=0.003"]
+    assert [r["run"] for r in rows] == ["lr=1e-3", "lr=3e-3"]
     for r in rows:
         assert int(r["params"]) > 0 and float(r["s_per_epoch"]) > 0 and float(r["peak_memory_mb"]) > 0
         assert r["memory_kind"] == "process RSS" and float(r["best_val"]) > 0 and r["epochs"] == "2"

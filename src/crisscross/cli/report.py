@@ -1,4 +1,4 @@
-"""``crisscross report``: compare runs in a new folder of tables (Markdown, CSV, HTML) and learning-curve PNGs."""
+"""``crisscross report``: compare runs in a new folder of tables (Markdown, CSV, HTML) and figures (PNG)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 from crisscross.experiments.report import expand_run_paths, write_report
-from crisscross.tasks.forecasting import VALIDATION_METRIC
 
 __all__ = ["add_parser", "run"]
 
@@ -18,14 +17,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="write a comparison report of runs (tables + learning curves)",
                        description="Compare run folders (or folders of runs, e.g. a sweep's runs/): parameters, time "
                        "per epoch, peak memory, best validation metrics per horizon, test metrics when an "
-                       "eval_<split>.json is in the run folder, and learning curves against epochs and wall-clock "
-                       "time. Writes report.md, report.csv, report.html and PNGs into a new folder.")
+                       "eval_<split>.json is in the run folder, learning curves against epochs and wall-clock "
+                       "time, and the best validation metric per differing setting (a sweep's parameters). "
+                       "Completed runs are ranked; running and crashed runs are listed and drawn apart. Legends "
+                       "name runs by the settings that differ. Writes report.md, report.csv, report.html and PNGs "
+                       "into a new folder.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders or folders holding run folders")
     p.add_argument("--out", metavar="DIR", help="new report folder (default: runs/reports/<timestamp>); never "
                    "overwritten")
-    p.add_argument("--labels", help="comma-separated labels, one per run (default: the config values that differ)")
-    p.add_argument("--metric", default=VALIDATION_METRIC, help="per-epoch validation metric for the curves and "
-                   f"the best-val column (default: {VALIDATION_METRIC})")
+    p.add_argument("--labels", help="comma-separated labels, one per run (default: the config values that differ, "
+                   "e.g. 'optim=adam lr=3e-4 seed=1')")
+    p.add_argument("--metric", help="per-epoch validation metric for the curves and the best-val column (default: "
+                   "the runs' task's, val/mpjpe22_avg_mm for forecasting, val/mpjpe_mm for lifting)")
     p.add_argument("--title", help="report title")
     p.set_defaults(run=run)
 
@@ -45,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--labels", args.labels), ("--title", args.title)):
         if value:
             command += [flag, value]
-    if args.metric != VALIDATION_METRIC:
+    if args.metric:
         command += ["--metric", args.metric]
     write_report(run_dirs, out, labels=labels, val_metric=args.metric, title=args.title,
                  command=" ".join(shlex.quote(c) for c in command))
-    print(f"report of {len(run_dirs)} runs: {out / 'report.md'} (also report.html, report.csv, PNG curves)")
+    print(f"report of {len(run_dirs)} runs: {out / 'report.md'} (also report.html, report.csv, PNG figures)")
     return 0

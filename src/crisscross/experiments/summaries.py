@@ -3,8 +3,16 @@
 A run folder is what :func:`crisscross.training.fit` writes; its layout is defined in
 :mod:`crisscross.runs.folders`. Everything here only reads files; the
 ``crisscross runs`` command prints what these functions return. Runs that never finished are listed too:
-``status.json`` says ``failed`` or ``interrupted``, and a run still marked ``running`` whose process is gone
-is reported as ``crashed`` (checked through the recorded pid on this machine).
+``status.json`` says ``failed`` or ``interrupted``, and a run still marked ``running`` that is not running is
+reported as ``crashed``. A killed process (SIGKILL, out of memory, a lost machine) cannot update its
+``status.json``, which then says ``running`` forever, so :func:`running_status` decides:
+
+- the run's recorded host is this machine (or none is recorded): its recorded pid decides; a missing, exited,
+  zombie or reused pid means crashed;
+- it ran on another machine, whose processes cannot be seen from here: it is crashed once nothing in its
+  folder (``metrics.jsonl``, ``status.json``, ``checkpoints/last.pt``) was written for :data:`STALE_AFTER_S`.
+  A live run writes ``metrics.jsonl`` every ``train.log_every_steps`` steps and ``last.pt`` every minute of
+  training, so only a validation pass longer than that would be misread.
 """
 
 from __future__ import annotations
@@ -12,8 +20,11 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+import socket
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +34,9 @@ from crisscross.runs.folders import (
     CONFIG_FILE,
     ENV_FILE,
     EVAL_FILE,
+    METRICS_FILE,
     STATUS_FILE,
+    checkpoint_path,
     process_alive,
     read_epoch_rows,
     read_json_or_none,
@@ -32,6 +45,7 @@ from crisscross.tasks.base import Task
 from crisscross.tasks.registry import DEFAULT_TASK, get_task
 
 __all__ = [
+    "STALE_AFTER_S",
     "SUMMARY_FIELDS",
     "RunSummary",
     "best_value",
@@ -39,8 +53,12 @@ __all__ = [
     "filter_runs",
     "flatten_config",
     "load_run_summary",
+    "running_status",
     "sort_runs",
 ]
+
+# A run marked running on another machine is crashed once its folder saw no write for this long (seconds).
+STALE_AFTER_S = 3600.0
 
 
 @dataclass
@@ -50,7 +68,9 @@ class RunSummary:
     Attributes:
         path: the run folder.
         status: ``completed``, ``running``, ``failed``, ``interrupted``, ``pruned``, ``crashed`` (marked
-            running but its process is gone) or ``unknown`` (no status.json).
+            running but its process is gone, or silent for :data:`STALE_AFTER_S` on another machine; see
+            :func:`running_status`) or ``unknown`` (no status.json).
+        status_detail: why a run marked running is shown as running or crashed (process, host, last write).
         model: registry model name.
         dataset: dataset name.
         parameters: trainable parameter count (``env.json``).
@@ -73,6 +93,7 @@ class RunSummary:
 
     path: Path
     status: str = "unknown"
+    status_detail: str | None = None
     model: str | None = None
     dataset: str | None = None
     parameters: int | None = None
@@ -171,8 +192,9 @@ def load_run_summary(run_dir: str | Path) -> RunSummary:
     s.dataset = (cfg.get("data") or {}).get("dataset")
     s.epochs_total = (cfg.get("train") or {}).get("epochs")
     task = _task_of(cfg)
-    select = (cfg.get("eval") or {}).get("select_metric") or task.select_metric
-    s.metric = f"val/{select}"
+    select = (cfg.get("eval") or {}).get("select_metric")
+    # the task's own selection figure is logged under its own name; another configured path as val/<path>
+    s.metric = task.validation_metric if select in (None, task.select_metric) else f"val/{select}"
 
     env = read_json_or_none(path / ENV_FILE) or {}
     s.parameters = env.get("parameters")
@@ -185,8 +207,8 @@ def load_run_summary(run_dir: str | Path) -> RunSummary:
     s.steps = status.get("step")
     s.epochs = status.get("epoch")
     s.train_time_s = status.get("train_time_s")
-    if s.status == "running" and not process_alive(int(status.get("pid", -1)), status.get("updated_at")):
-        s.status = "crashed"
+    if s.status == "running":
+        s.status, s.status_detail = running_status(path, status)
 
     rows = read_epoch_rows(path)
     if rows:
@@ -203,6 +225,53 @@ def load_run_summary(run_dir: str | Path) -> RunSummary:
                 s.metric = task.validation_metric
     s.eval = read_json_or_none(path / EVAL_FILE)
     return s
+
+
+def _last_write(run_dir: Path, status: Mapping[str, Any]) -> float | None:
+    """The newest write into the run folder a live run makes (POSIX time), from file times and ``updated_at``."""
+    times = []
+    for f in (run_dir / METRICS_FILE, run_dir / STATUS_FILE, checkpoint_path(run_dir, "last")):
+        try:
+            times.append(f.stat().st_mtime)
+        except OSError:
+            continue
+    try:
+        times.append(datetime.fromisoformat(str(status.get("updated_at"))).timestamp())
+    except ValueError:
+        pass
+    return max(times) if times else None
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def running_status(run_dir: str | Path, status: Mapping[str, Any], now: float | None = None) -> tuple[str, str]:
+    """Whether a run whose ``status.json`` says ``running`` still runs: ``("running" | "crashed", why)``.
+
+    Args:
+        run_dir: the run folder.
+        status: its ``status.json`` contents (``pid``, ``host``, ``updated_at``).
+        now: the current POSIX time (default: the clock).
+
+    Returns:
+        ``("running", detail)`` or ``("crashed", detail)``: on the recorded host (or when none is recorded) the
+        recorded process decides; on another host a folder without writes for :data:`STALE_AFTER_S` is crashed.
+    """
+    now = time.time() if now is None else now
+    last = _last_write(Path(run_dir), status)
+    age = f"last write {_ago(max(0.0, now - last))} ago" if last is not None else "no write recorded"
+    host = status.get("host")
+    if host in (None, socket.gethostname()):
+        pid = status.get("pid") if isinstance(status.get("pid"), int) else -1
+        if not process_alive(pid, status.get("updated_at")):
+            return "crashed", f"process {pid} is gone; {age}"
+        return "running", f"process {pid} alive; {age}"
+    if last is None or now - last > STALE_AFTER_S:
+        return "crashed", f"ran on {host}, {age} (silent for over {_ago(STALE_AFTER_S)})"
+    return "running", f"on {host}; {age}"
 
 
 def flatten_config(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +27,22 @@ def dead_pid() -> int:
 def make_run(root: Path, name: str, *, overrides: tuple[str, ...] = (), status: str = "completed",
              pid: int | None = None, epochs: int = 3, val: tuple[float, ...] = (120.0, 100.0, 105.0),
              device: str = "cpu", params: int = 1234, with_eval: bool = True, test_eval: bool = False,
-             error: str | None = None) -> Path:
-    """Write a run folder like ``fit`` does: config, env, status, metrics, eval."""
+             error: str | None = None, host: str | None = None, age_s: float = 0.0,
+             loss_extra: float = 0.0) -> Path:
+    """Write a run folder like ``fit`` does: config, env, status, metrics, eval.
+
+    ``host`` is recorded in ``status.json`` (none by default: this machine); ``age_s`` dates the last write that
+    long ago (``updated_at`` and file times); ``loss_extra`` adds a term to ``train/epoch_loss`` that the logged
+    position term ``train/epoch_mpjpe_mm`` lacks (e.g. STCFormer's flag loss).
+    """
     run = root / name / "20260101-000000-abcdef"
     run.mkdir(parents=True)
     cfg = config_to_dict(load_config(None, list(overrides)))
     (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     (run / "env.json").write_text(json.dumps({"device": device, "parameters": params, "torch": "x"}))
-    now = datetime.now(UTC).isoformat()
+    now = (datetime.now(UTC) - timedelta(seconds=age_s)).isoformat()
     st: dict[str, Any] = {"started_at": now, "status": status, "updated_at": now,
-                          "pid": pid if pid is not None else dead_pid()}
+                          "pid": pid if pid is not None else dead_pid(), **({"host": host} if host else {})}
     if status != "running":
         st.update(step=epochs * 10, epoch=epochs, train_time_s=3.0 * epochs)
     if error:
@@ -48,7 +55,7 @@ def make_run(root: Path, name: str, *, overrides: tuple[str, ...] = (), status: 
                 fh.write(json.dumps({"step": (e - 1) * 10 + s + 1, "train/loss": 0.2 / e, "train/lr": 1e-3,
                                      "time/wall_s": 3.0 * (e - 1) + 0.3 * s}) + "\n")
             v = val[(e - 1) % len(val)]
-            fh.write(json.dumps({"step": e * 10, "epoch": e, "train/epoch_loss": 0.2 / e,
+            fh.write(json.dumps({"step": e * 10, "epoch": e, "train/epoch_loss": 0.2 / e + loss_extra,
                                  "train/epoch_mpjpe_mm": 200.0 / e, "time/epoch_s": 2.5, "time/samples_per_s": 400.0,
                                  "time/wall_s": 3.0 * e, "memory/peak_mb": 500.0 + e, select: v,
                                  "val/mpjpe22_avg_mm": v, "val/mpjpe32_avg_mm": v * 0.9}) + "\n")
@@ -57,6 +64,10 @@ def make_run(root: Path, name: str, *, overrides: tuple[str, ...] = (), status: 
         (run / "eval.json").write_text(json.dumps(_eval(min(val))))
     if test_eval:
         (run / "eval_test.json").write_text(json.dumps({**_eval(min(val) + 7.0), "split": "test"}))
+    if age_s:
+        stamp = datetime.now().timestamp() - age_s
+        for f in run.iterdir():
+            os.utime(f, (stamp, stamp))
     return run
 
 

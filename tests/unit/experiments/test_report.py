@@ -1,4 +1,4 @@
-"""Reports: tables with the promised columns in Markdown/CSV/HTML, real PNG curves, never overwriting."""
+"""Reports: tables with the promised columns in Markdown/CSV/HTML, real PNG figures, never overwriting."""
 
 import csv
 
@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from crisscross.cli.main import main
-from crisscross.experiments.report import CURVE_FILES, build_report, default_labels, write_report
+from crisscross.experiments.report import CURVE_FILES, SETTINGS_FILE, build_report, default_labels, write_report
 from crisscross.experiments.summaries import load_run_summary
 
 
@@ -42,19 +42,23 @@ def test_report_tables_and_curves(two_runs, tmp_path):
                 "best_val", "best_epoch", "val_avg", "val_80ms", "val_1000ms", "test_avg", "test_80ms", "device"):
         assert col in cols, col
     by_run = {r["run"]: r for r in rows}
-    adam = by_run["momentum=0.0, name=adam"] if "momentum=0.0, name=adam" in by_run else rows[0]
+    assert set(by_run) == {"optim=adam momentum=0", "optim=sgd momentum=0.9"}
+    adam = by_run["optim=adam momentum=0"]
+    assert adam["rank"] == "1" and by_run["optim=sgd momentum=0.9"]["rank"] == "2"
     assert float(adam["best_val"]) == 95.0 and adam["best_epoch"] == "2" and float(adam["test_avg"]) == 102.0
     assert float(adam["s_per_epoch"]) == pytest.approx(2.5) and adam["params"] == "1234"
     assert {r["memory_kind"] for r in rows} == {"process RSS", "GPU allocated"}
     assert rows[1]["test_avg"] == ""  # no eval_test.json in the second run
     md = (out / "report.md").read_text()
-    for fragment in ("# optimizers", "s/epoch", "peak memory (MB)", "80 ms", "1000 ms", "Test MPJPE per horizon",
-                     "Configuration differences", "optim.name", "![val_vs_time](val_vs_time.png)",
+    for fragment in ("# optimizers", "## Completed runs", "s/epoch", "peak memory (MB)", "80 ms", "1000 ms",
+                     "Test MPJPE per horizon", "Configuration differences", "optim.name",
+                     "![val_vs_time](val_vs_time.png)", f"![best_val_by_setting]({SETTINGS_FILE})",
                      "crisscross report x"):
         assert fragment in md, fragment
+    assert "Running and unfinished runs" not in md  # both runs completed
     html = (out / "report.html").read_text()
     assert "<table>" in html and '<img src="train_loss_vs_epoch.png"' in html
-    for name in CURVE_FILES:
+    for name in (*CURVE_FILES, SETTINGS_FILE):
         assert_real_png(out / name)
 
 
@@ -70,13 +74,13 @@ def test_seed_groups_and_labels(run_factory):
     runs = [run_factory(f"r{s}{o}", overrides=(f"seed={s}", f"optim.name={o}"), val=(100.0 + s,))
             for s in (0, 1) for o in ("adam", "sgd")]
     labels = default_labels([load_run_summary(r) for r in runs])
-    assert labels == ["name=adam s0", "name=sgd s0", "name=adam s1", "name=sgd s1"] or len(set(labels)) == 4
+    assert labels == ["optim=adam seed=0", "optim=sgd seed=0", "optim=adam seed=1", "optim=sgd seed=1"]
     rep = build_report(runs)
     groups = {g["configuration"]: g for g in rep.groups}
-    assert set(groups) == {"optim.name=adam", "optim.name=sgd"}
-    assert groups["optim.name=adam"]["runs"] == 2
-    assert groups["optim.name=adam"]["best_val_mean"] == pytest.approx(100.5)
-    assert groups["optim.name=adam"]["best_val_std"] == pytest.approx(0.7071, abs=1e-3)
+    assert set(groups) == {"optim=adam", "optim=sgd"}
+    assert groups["optim=adam"]["runs"] == 2 and groups["optim=adam"]["unfinished"] == 0
+    assert groups["optim=adam"]["best_val_mean"] == pytest.approx(100.5)
+    assert groups["optim=adam"]["best_val_std"] == pytest.approx(0.7071, abs=1e-3)
     labelled = build_report(runs, labels=["adam s0", "sgd s0", "adam s1", "sgd s1"])
     assert {g["configuration"] for g in labelled.groups} == {"adam", "sgd"}
     with pytest.raises(ValueError, match="distinct labels"):

@@ -1,16 +1,19 @@
 """Run listing: discovery, crashed detection, summaries, filters, sorting, config differences, the CLI."""
 
 import os
+import socket
 
 import pytest
 
 from crisscross.cli.main import main
 from crisscross.experiments.summaries import (
+    STALE_AFTER_S,
     best_value,
     config_diff,
     filter_runs,
     flatten_config,
     load_run_summary,
+    running_status,
     sort_runs,
 )
 from crisscross.runs.folders import find_runs, process_alive, read_epoch_rows
@@ -35,6 +38,25 @@ def test_running_run_with_dead_process_is_crashed(run_factory):
     assert load_run_summary(crashed).status == "crashed"
     assert load_run_summary(alive).status == "running"
     assert process_alive(os.getpid()) and not process_alive(-1)
+    assert load_run_summary(crashed).status_detail.startswith("process ")
+    assert load_run_summary(run_factory("done")).status_detail is None
+
+
+def test_running_run_on_another_host_is_crashed_once_silent(run_factory):
+    """Another machine's process cannot be checked from here: a folder silent for STALE_AFTER_S means crashed."""
+    fresh = run_factory("fresh", status="running", host="gpu-node-7", age_s=60.0)
+    silent = run_factory("silent", status="running", host="gpu-node-7", age_s=STALE_AFTER_S + 600.0)
+    s_fresh, s_silent = load_run_summary(fresh), load_run_summary(silent)
+    assert s_fresh.status == "running" and "gpu-node-7" in s_fresh.status_detail
+    assert s_silent.status == "crashed" and "gpu-node-7" in s_silent.status_detail
+    status = {"status": "running", "host": "gpu-node-7", "pid": 1}
+    assert running_status(fresh, status, now=os.path.getmtime(fresh / "metrics.jsonl") + STALE_AFTER_S + 1)[0] == \
+        "crashed"  # the same folder, seen an hour later
+    # on this machine the recorded process decides: alive is running, gone is crashed however fresh the write
+    alive = run_factory("alive", status="running", pid=os.getpid(), host=socket.gethostname())
+    gone = run_factory("gone", status="running", host=socket.gethostname())
+    assert load_run_summary(alive).status == "running" and "alive" in load_run_summary(alive).status_detail
+    assert load_run_summary(gone).status == "crashed"
 
 
 def test_summary_fields(run_factory):
@@ -42,7 +64,7 @@ def test_summary_fields(run_factory):
     s = load_run_summary(run)
     assert (s.model, s.dataset, s.parameters, s.epochs, s.epochs_total) == ("simlpe", "synthetic", 77, 3, 3)
     assert s.best == 100.0 and s.best_epoch == 2
-    assert s.metric == "val/mpjpe22_mm.mean.avg"
+    assert s.metric == "val/mpjpe22_avg_mm"
     assert s.epoch_time_s == pytest.approx(2.5) and s.peak_memory_mb == pytest.approx(503.0)
     assert s.train_time_s == pytest.approx(9.0)
     assert s.eval["mpjpe22_mm"]["mean"]["avg"] == 100.0

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
 
-from crisscross.analysis.plots import plot_bars, save_figure
+from crisscross.analysis.plots import metric_label, plot_bars, save_figure
 from crisscross.experiments.sweep.spec import COUNTED_FAILURES, SweepError, SweepSpec
 from crisscross.experiments.sweep.study import default_storage_url, import_optuna, open_storage
 
@@ -208,7 +208,8 @@ def _configurations_png(outcome: SweepOutcome, spec: SweepSpec) -> Path | None:
     rows = [{"configuration": ", ".join(fmt(c[p.name]) for p in spec.space), "mean": c["mean"], "std": c["std"]}
             for c in outcome.configurations]
     fig = plot_bars(rows, "configuration", "mean", yerr="std", ylabel=spec.metric,
-                    title=f"{outcome.study_name}: {spec.reduce} {spec.metric} per configuration"
+                    xlabel=", ".join(p.name for p in spec.space),
+                    title=f"{outcome.study_name}: {spec.reduce} {metric_label(spec.metric)[0]} per configuration"
                     + (f" (mean ± std over {len(spec.seeds)} seeds)" if len(spec.seeds) > 1 else ""))
     return save_figure(fig, outcome.out_dir / "configurations.png")
 
