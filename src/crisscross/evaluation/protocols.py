@@ -23,6 +23,12 @@ frames, ``seq_len = n_in + n_out``):
     Deterministic windows whose predicted part starts at frames ``50, 50 + s, 50 + 2 s, ...`` (``s`` = ``stride``)
     as long as it fits; window start = that frame minus ``n_in``. With ``stride=1`` and ``first_future_frame=n_in``
     this is "every stride-1 window" (MSR-GCN / PGBIG CMU ``all``).
+``dlow`` (DLow ``motion_pred/utils/dataset.py::iter_generator``, called with ``step=t_his`` by ``eval.py``)
+    Per sequence, the windows ``[i, i + seq_len)`` for ``i`` in ``range(0, T - seq_len, stride)`` (note the strict
+    bound: a window ending exactly on the last frame is left out, as in DLow). No randomness.
+
+Stochastic protocols (:class:`StochasticProtocol`) add the number of samples K, the multi-modal threshold, the
+skeleton and the scored joints; ``stochastic.py`` scores them (APD, best-of-K ADE/FDE, MMADE/MMFDE).
 
 Horizons are in milliseconds; at 25 fps 80/160/320/400/560/720/880/1000 ms are future frames 2/4/8/10/14/18/22/25
 (1-based), as in siMLPe's ``#2 ... #25`` and LTD's ``eval_frame``.
@@ -30,30 +36,38 @@ Horizons are in milliseconds; at 25 fps 80/160/320/400/560/720/880/1000 ms are f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from crisscross.data.h36m import H36M_SPLITS
 from crisscross.data.motion import MotionSet
+from crisscross.data.skeleton import H36M_17_SKELETON, H36M_SKELETON
 
 __all__ = [
     "LITERATURE_HORIZONS_MS",
     "LITERATURE_SEED",
     "PROTOCOLS",
+    "STOCHASTIC_HORIZONS_MS",
     "WINDOW_RULES",
     "ForecastProtocol",
     "LiftingProtocol",
+    "StochasticProtocol",
     "check_protocol_fits",
     "default_protocol_name",
     "get_protocol",
+    "horizons_to_frames",
     "list_protocols",
     "protocol_windows",
 ]
 
 LITERATURE_SEED = 1234567890
 LITERATURE_HORIZONS_MS: tuple[int, ...] = (80, 160, 320, 400, 560, 720, 880, 1000)
-WINDOW_RULES: tuple[str, ...] = ("srnn8", "256", "all", "cmu8", "strided")
+WINDOW_RULES: tuple[str, ...] = ("srnn8", "256", "all", "cmu8", "strided", "dlow")
+#: The literature's horizons plus 1.5 s and 2 s, for 2 s futures (whole frames at 25 and at 50 Hz).
+STOCHASTIC_HORIZONS_MS: tuple[int, ...] = (*LITERATURE_HORIZONS_MS, 1500, 2000)
 
 # Constants of the literature's window formulas (frames at 25 fps).
 _SRNN_SOURCE_LEN = 50  # predicted frames start at idx + 50
@@ -118,19 +132,102 @@ class ForecastProtocol:
         Raises:
             ValueError: a horizon is not a whole number of frames or lies beyond ``output_frames``.
         """
-        frames = []
-        for ms in self.horizons_ms:
-            exact = ms * self.fps / 1000.0
-            frame = round(exact)
-            if abs(exact - frame) > 1e-6 or not 1 <= frame <= self.output_frames:
-                raise ValueError(f"protocol {self.name!r}: horizon {ms} ms is not a future frame at {self.fps:g} fps "
-                                 f"within {self.output_frames} output frames")
-            frames.append(frame)
-        return tuple(frames)
+        try:
+            return horizons_to_frames(self.horizons_ms, self.fps, self.output_frames)
+        except ValueError as err:
+            raise ValueError(f"protocol {self.name!r}: {err}") from None
+
+
+def horizons_to_frames(horizons_ms: Sequence[int], fps: float, output_frames: int) -> tuple[int, ...]:
+    """1-based future frame index of each horizon in milliseconds (80 ms -> 2 at 25 fps, 4 at 50 Hz).
+
+    Raises:
+        ValueError: a horizon is not a whole number of frames or lies beyond ``output_frames``.
+    """
+    frames = []
+    for ms in horizons_ms:
+        exact = ms * fps / 1000.0
+        frame = round(exact)
+        if abs(exact - frame) > 1e-6 or not 1 <= frame <= output_frames:
+            raise ValueError(f"horizon {ms} ms is not a future frame at {fps:g} fps within {output_frames} output "
+                             "frames")
+        frames.append(frame)
+    return tuple(frames)
 
 
 def _h36m(input_frames: int, rule: str, description: str) -> ForecastProtocol:
     return ForecastProtocol(f"h36m-{input_frames}-25-{rule}", "h36m", input_frames, 25, rule, description=description)
+
+
+@dataclass(frozen=True)
+class StochasticProtocol(ForecastProtocol):
+    """A named stochastic-forecasting protocol: a forecasting protocol plus K, the threshold and the scored joints.
+
+    Windows, lengths and horizons are those of :class:`ForecastProtocol`; ``crisscross.evaluation.stochastic`` scores
+    the K futures sampled per past. The data it is evaluated on is a :class:`~crisscross.data.motion.MotionSet`
+    (millimetres, root-centred) at ``fps`` whose skeleton is called ``skeleton``; the model sees every joint of the
+    observed frames, and the scores (and the multi-modal start-pose distances) use the ``scored_joints`` only.
+
+    Attributes:
+        samples: K, the futures sampled per past.
+        multimodal_threshold_mm: two windows share their futures as multi-modal ground truth when the Euclidean
+            distance between their last observed poses (each flattened over the scored joints, root-centred) is
+            below this, in millimetres (DLow: 0.5 m).
+        skeleton: name of the skeleton the data must have (:data:`crisscross.data.skeleton.SKELETONS`).
+        scored_joints: joints scored, indices into ``skeleton`` (``()``: every joint).
+        train_subjects: subjects a model for this protocol is trained on (a record of the source's split).
+        test_subjects: subjects of the evaluation split.
+        source: where the protocol comes from (repository, file, paper).
+    """
+
+    samples: int = 50
+    multimodal_threshold_mm: float = 500.0
+    skeleton: str = "h36m"
+    scored_joints: tuple[int, ...] = ()
+    train_subjects: tuple[str, ...] = ()
+    test_subjects: tuple[str, ...] = ()
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.samples < 1:
+            raise ValueError(f"protocol {self.name!r}: samples (K) must be >= 1, got {self.samples}")
+        if not self.multimodal_threshold_mm >= 0:
+            raise ValueError(f"protocol {self.name!r}: the multi-modal threshold must be >= 0, "
+                             f"got {self.multimodal_threshold_mm}")
+        if len(set(self.scored_joints)) != len(self.scored_joints) or any(j < 0 for j in self.scored_joints):
+            raise ValueError(f"protocol {self.name!r}: scored_joints must be distinct non-negative indices")
+
+
+# DLow (Yuan & Kitani, ECCV 2020), github.com/Khrylx/DLow at 5cb562a: ``motion_pred/utils/dataset_h36m.py`` (the
+# 17 joints kept of the 32 of VideoPose3D's ``data_3d_h36m.npz``, positions in metres at 50 Hz made root-relative by
+# ``seq[:, 1:] -= seq[:, :1]``, train S1 S5 S6 S7 S8, test S9 S11), ``motion_pred/cfg/h36m_nsamp50.yml`` (``t_his: 25``,
+# ``t_pred: 100``, ``nk: 50``) and ``motion_pred/eval.py`` (windows every ``t_his`` frames, the root joint dropped
+# before scoring (``data[..., 1:, :]``), ``--multimodal_threshold`` 0.5 on the last observed pose).
+_DLOW_SOURCE = ("DLow (Yuan & Kitani, ECCV 2020), github.com/Khrylx/DLow motion_pred/eval.py, "
+                "motion_pred/utils/dataset_h36m.py, motion_pred/cfg/h36m_nsamp50.yml")
+
+
+def _stochastic_protocols() -> tuple[StochasticProtocol, ...]:
+    dlow = StochasticProtocol(
+        "h36m-stochastic-25-100", "h36m-npz", 25, 100, "dlow", fps=50.0, horizons_ms=STOCHASTIC_HORIZONS_MS,
+        stride=25, split="test", samples=50, multimodal_threshold_mm=500.0, skeleton=H36M_17_SKELETON.name,
+        scored_joints=tuple(range(1, H36M_17_SKELETON.num_joints)), train_subjects=("S1", "S5", "S6", "S7", "S8"),
+        test_subjects=("S9", "S11"), source=_DLOW_SOURCE,
+        description="H3.6M stochastic (DLow), 25 -> 100 frames at 50 Hz, K = 50, 17 joints (root-relative, root "
+                    "not scored), a window every 25 frames of S9 S11, multi-modal threshold 0.5 m")
+    # Not a literature protocol: DLow's metrics on the deterministic protocol h36m-10-25-256 (same windows, 25 fps
+    # data, the 22 predicted joints of the 32, as mpjpe22_mm). The threshold is DLow's 0.5 m carried over unchanged,
+    # not recalibrated for 22 joints, so MMADE / MMFDE are not comparable with DLow's tables.
+    short = StochasticProtocol(
+        "h36m-stochastic-10-25", "h36m", 10, 25, "256", split="test", samples=50, multimodal_threshold_mm=500.0,
+        skeleton=H36M_SKELETON.name, scored_joints=H36M_SKELETON.predicted, train_subjects=H36M_SPLITS["train"],
+        test_subjects=H36M_SPLITS["test"],
+        source="windows, data and joints of h36m-10-25-256 (HisRepItself find_indices_256, siMLPe test.py); "
+               "metrics and threshold of " + _DLOW_SOURCE,
+        description="H3.6M stochastic on the h36m-10-25-256 windows (S5, 25 fps, the 22 predicted joints), K = 50, "
+                    "multi-modal threshold 500 mm (DLow's, not recalibrated)")
+    return dlow, short
 
 
 @dataclass(frozen=True)
@@ -239,6 +336,7 @@ PROTOCOLS: dict[str, ForecastProtocol | LiftingProtocol] = {
         ForecastProtocol("npz-50-25", "npz", 50, 25, "strided", stride=5,
                          description="user recordings, 50 -> 25 frames, same future frames as npz-10-25"),
         *_lifting_protocols(),
+        *_stochastic_protocols(),
     )
 }
 
@@ -317,6 +415,8 @@ def _sequence_windows(length: int, label: str, protocol: ForecastProtocol) -> li
         if first < n_in:
             raise ValueError(f"protocol {protocol.name!r}: first_future_frame must be >= input_frames")
         return [f - n_in for f in range(first, length - n_out + 1, protocol.stride)]
+    if rule == "dlow":
+        return list(range(0, length - protocol.window_frames, protocol.stride))
     raise ValueError(f"protocol {protocol.name!r}: rule {rule!r} is not a per-sequence rule")
 
 
@@ -365,7 +465,8 @@ def default_protocol_name(dataset: str, input_frames: int, output_frames: int) -
     # A model trained on fewer output frames (siMLPe: 50 -> 10) is rolled out to the protocol's 25 frames.
     target = max(output_frames, 25)
     candidates = [p for p in PROTOCOLS.values()
-                  if p.dataset == dataset and (p.input_frames, p.output_frames) == (input_frames, target)]
+                  if p.dataset == dataset and (p.input_frames, p.output_frames) == (input_frames, target)
+                  and not isinstance(p, StochasticProtocol)]  # a deterministic model never defaults to one
     for rule in _PREFERRED_WINDOW_RULES:
         for p in candidates:
             if p.name.endswith("-" + rule):

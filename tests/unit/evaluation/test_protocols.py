@@ -5,8 +5,17 @@ import pytest
 import torch
 
 from crisscross.data.motion import MotionSet, SequenceKey
-from crisscross.data.skeleton import CMU_SKELETON, H36M_SKELETON
-from crisscross.evaluation.protocols import PROTOCOLS, ForecastProtocol, get_protocol, protocol_windows
+from crisscross.data.skeleton import CMU_SKELETON, H36M_17_FROM_32, H36M_17_SKELETON, H36M_SKELETON
+from crisscross.evaluation.protocols import (
+    PROTOCOLS,
+    ForecastProtocol,
+    StochasticProtocol,
+    default_protocol_name,
+    get_protocol,
+    horizons_to_frames,
+    list_protocols,
+    protocol_windows,
+)
 
 LENGTHS = {("walking", 1): 300, ("walking", 2): 250, ("eating", 1): 400, ("eating", 2): 380}
 
@@ -114,3 +123,58 @@ def test_errors_name_the_problem():
         protocol_windows(at50, PROTOCOLS["h36m-10-25-all"])
     with pytest.raises(ValueError, match="horizon"):
         ForecastProtocol("bad", "x", 10, 10, "all")  # 1000 ms is beyond 10 output frames
+
+
+def test_stochastic_protocols_record_dlow_and_the_deterministic_windows():
+    dlow = get_protocol("h36m-stochastic-25-100")
+    assert isinstance(dlow, StochasticProtocol) and isinstance(dlow, ForecastProtocol)
+    assert (dlow.input_frames, dlow.output_frames, dlow.fps, dlow.samples) == (25, 100, 50.0, 50)
+    assert (dlow.window_rule, dlow.stride, dlow.multimodal_threshold_mm) == ("dlow", 25, 500.0)
+    assert dlow.skeleton == H36M_17_SKELETON.name and dlow.scored_joints == tuple(range(1, 17))  # root not scored
+    assert dlow.train_subjects == ("S1", "S5", "S6", "S7", "S8") and dlow.test_subjects == ("S9", "S11")
+    assert dlow.horizon_frames == (4, 8, 16, 20, 28, 36, 44, 50, 75, 100)
+    assert "Khrylx/DLow" in dlow.source
+    # DLow's dataset_h36m.py keeps the 32 joints minus these 15: the 17-joint layout of the lifting literature.
+    removed = {4, 5, 9, 10, 11, 16, 20, 21, 22, 23, 24, 28, 29, 30, 31}
+    assert H36M_17_FROM_32 == tuple(j for j in range(32) if j not in removed)
+
+    short = get_protocol("h36m-stochastic-10-25")
+    deterministic = get_protocol("h36m-10-25-256")
+    assert (short.samples, short.skeleton, short.scored_joints) == (50, "h36m", H36M_SKELETON.predicted)
+    assert short.horizon_frames == deterministic.horizon_frames and short.test_subjects == ("S5",)
+    motion = _h36m_like()
+    assert torch.equal(protocol_windows(motion, short)[0], protocol_windows(motion, deterministic)[0])
+    assert "h36m-stochastic-25-100" in list_protocols("h36m-npz")
+
+
+def test_dlow_rule_leaves_out_the_window_ending_on_the_last_frame():
+    protocol = get_protocol("h36m-stochastic-25-100")
+    lengths = {("walking", 1): 300, ("walking", 2): 275}  # 275 - 125 = 150: start 150 would end on the last frame
+    keys = [SequenceKey("S9", a, s) for (a, s) in lengths]
+    motion = MotionSet.from_sequences([np.zeros((n, 17, 3), np.float32) for n in lengths.values()], keys,
+                                      H36M_17_SKELETON, 50)
+    starts, _, names = protocol_windows(motion, protocol)
+    assert names == ["walking"]
+    assert _local(motion, starts, 0) == [0, 25, 50, 75, 100, 125, 150]
+    assert _local(motion, starts, 1) == [0, 25, 50, 75, 100, 125]
+
+
+def test_no_deterministic_default_is_stochastic_and_bad_stochastic_fields_fail():
+    assert default_protocol_name("h36m", 10, 25) == "h36m-10-25-256"
+    with pytest.raises(ValueError, match="no protocol"):
+        default_protocol_name("h36m-npz", 25, 100)
+    with pytest.raises(ValueError, match="samples"):
+        StochasticProtocol("bad", "x", 10, 25, "strided", samples=0)
+    with pytest.raises(ValueError, match="threshold"):
+        StochasticProtocol("bad", "x", 10, 25, "strided", multimodal_threshold_mm=-1.0)
+    with pytest.raises(ValueError, match="scored_joints"):
+        StochasticProtocol("bad", "x", 10, 25, "strided", scored_joints=(1, 1))
+
+
+def test_horizons_to_frames_at_25_and_50_hz():
+    assert horizons_to_frames((80, 1000), 25.0, 25) == (2, 25)
+    assert horizons_to_frames((80, 1000, 2000), 50.0, 100) == (4, 50, 100)
+    with pytest.raises(ValueError, match="2000 ms"):
+        horizons_to_frames((2000,), 25.0, 25)
+    with pytest.raises(ValueError, match="30 ms"):
+        horizons_to_frames((30,), 25.0, 25)
