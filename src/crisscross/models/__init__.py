@@ -7,6 +7,7 @@ Every model maps ``past[B, T_in, J, 3]`` (metres, root-relative, predicted joint
 from crisscross.models import (  # noqa: F401  (imported for their @register_model side effect)
     baselines,
     conv_stgat,
+    cvae,
     lifters,
     lifting_references,
     seq2seq,

@@ -12,6 +12,10 @@ Optional model methods the engine uses when present:
 * ``training_outputs(past, future) -> (pred, aux_losses: dict[str, Tensor])``: teacher forcing or extra
   loss terms (already weighted) added to the position loss;
 * ``no_weight_decay() -> set[str]``: parameter names excluded from weight decay besides ``ndim <= 1``.
+
+Models registered with ``stochastic=True`` also draw futures: ``sample(past, k, generator=None) -> Tensor[K, B,
+T_out, J, 3]`` and ``elbo_terms(past, future) -> dict[str, Tensor]``; their ``forward`` stays a deterministic
+forecast (``crisscross.models.cvae``).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class ModelEntry:
     description: str
     trainable: bool = True
     task: str = "forecasting"  # forecasting models map 3D poses to 3D poses; lifting models map 2D keypoints to 3D
+    stochastic: bool = False  # has sample(past, k) drawing K futures (forward is still one deterministic forecast)
 
 
 # Filled by the @register_model decorators of the model modules, which ``crisscross/models/__init__.py`` imports;
@@ -55,14 +60,16 @@ class ModelEntry:
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, description: str = "", trainable: bool = True, task: str = "forecasting") -> Callable:
+def register_model(name: str, description: str = "", trainable: bool = True, task: str = "forecasting",
+                   stochastic: bool = False) -> Callable:
     """Decorator registering ``builder`` under ``name`` (kebab-case, unique) for ``task``."""
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
         doc = description or next(iter((builder.__doc__ or "").strip().splitlines()), "")
-        _MODELS[name] = ModelEntry(name=name, builder=builder, description=doc, trainable=trainable, task=task)
+        _MODELS[name] = ModelEntry(name=name, builder=builder, description=doc, trainable=trainable, task=task,
+                                   stochastic=stochastic)
         return builder
 
     return decorate

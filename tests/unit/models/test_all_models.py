@@ -1,4 +1,5 @@
-"""Every registered forecasting model: shapes, gradients, determinism and ``training_outputs`` on tiny inputs.
+"""Every registered forecasting model: shapes, gradients, determinism and ``training_outputs`` on tiny inputs;
+``sample`` for the stochastic ones (registered with ``stochastic=True``).
 
 Lifting models (2D keypoints in) have their own tests beside their modules' tests."""
 
@@ -27,7 +28,7 @@ def _build(name: str, t_in: int, t_out: int, *, skeleton: bool = True, seed: int
 def test_registry_lists_expected_models() -> None:
     expected = {"stcformer", "stcformer-ar", "stcformer-course-23k", "stcformer-course-86k", "stcformer-l",
                 "zero-velocity", "constant-velocity", "simlpe", "simlpe-48", "seq2seq-gru", "seq2seq-gru-1024",
-                "sttformer", "conv-stgat", "stacformer"}
+                "sttformer", "conv-stgat", "stacformer", "humor-cvae", "humor-cvae-1024", "stcformer-cvae"}
     assert expected <= set(list_models())
 
 
@@ -47,7 +48,10 @@ def test_forward_backward(name: str, t_in: int, t_out: int) -> None:
     if not get_model_entry(name).trainable:
         assert count_parameters(model) == 0
         return
-    out.square().mean().backward()
+    loss = out.square().mean()
+    if get_model_entry(name).stochastic:  # the posterior network is reached only through the ELBO
+        loss = loss + sum(model.elbo_terms(past, torch.randn(2, t_out, 22, 3) * 0.2).values())
+    loss.backward()
     total = 0.0
     for pname, p in model.named_parameters():
         assert p.grad is not None, f"{name}: no gradient for {pname}"
@@ -83,6 +87,16 @@ def test_training_outputs(name: str, t_in: int, t_out: int) -> None:
     assert isinstance(aux, dict) and all(v.ndim == 0 for v in aux.values())
     (pred.square().mean() + sum(aux.values())).backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", FORECASTERS)
+def test_stochastic_models_sample(name: str) -> None:
+    model = _build(name, 10, 25).eval()
+    assert get_model_entry(name).stochastic == hasattr(model, "sample")
+    if get_model_entry(name).stochastic:
+        with torch.no_grad():
+            samples = model.sample(torch.randn(2, 10, 22, 3) * 0.2, 3, generator=torch.Generator().manual_seed(0))
+        assert samples.shape == (3, 2, 25, 22, 3) and torch.isfinite(samples).all()
 
 
 @pytest.mark.parametrize("name", FORECASTERS)
