@@ -53,8 +53,9 @@ warm-up and the evaluation with ``K`` samples belong to the training and evaluat
   The loss to minimise is ``reconstruction + velocity_weight * velocity + kl_weight * kl``.
 * ``training_outputs(past, future) -> (pred, {"kl": kl_weight * kl[, "state_velocity": ...]})``: the registry
   hook, so the forecasting task's position loss on ``pred`` (the posterior decoding) plays the reconstruction.
-  ``kl_weight`` (and ``humor-cvae``'s ``sampling_ratio``) are plain attributes the engine may anneal; KL warm-up
-  (HuMoR: weight 4e-4 reached linearly over the first 50 epochs, ``configs/train_humor.cfg``) is not done here.
+  The KL weight rises linearly from 0 over ``kl_warmup_steps`` training calls (HuMoR: weight 4e-4 reached
+  linearly over the first 50 epochs, ``configs/train_humor.cfg``); the count is a buffer, saved with the weights.
+  ``humor-cvae``'s ``sampling_ratio`` is a plain attribute the engine may anneal.
 
 Registry entries of these models carry ``stochastic=True``.
 """
@@ -165,7 +166,34 @@ class TransitionMLP(nn.Module):
         return h
 
 
-class HumorCVAE(nn.Module):
+class _KLWarmUp(nn.Module):
+    """The KL weight of :meth:`training_outputs`, raised linearly from 0 over the first ``kl_warmup_steps``
+    training calls (HuMoR ramps its weight over 50 epochs). The count is a buffer, so a checkpoint carries it
+    and a resumed run continues the ramp exactly."""
+
+    kl_weight: float
+    kl_warmup_steps: int
+
+    def _init_warmup(self, kl_weight: float, kl_warmup_steps: int) -> None:
+        if kl_weight < 0 or kl_warmup_steps < 0:
+            raise ValueError(f"kl_weight and kl_warmup_steps must be >= 0, got {kl_weight}, {kl_warmup_steps}")
+        self.kl_weight, self.kl_warmup_steps = kl_weight, kl_warmup_steps
+        self.register_buffer("kl_steps", torch.zeros((), dtype=torch.long))
+
+    def current_kl_weight(self) -> float:
+        """``kl_weight * min(1, steps / kl_warmup_steps)`` (the full weight without warm-up)."""
+        if self.kl_warmup_steps == 0:
+            return self.kl_weight
+        return self.kl_weight * min(1.0, int(self.kl_steps) / self.kl_warmup_steps)
+
+    def _weighted_kl(self, kl: Tensor) -> Tensor:
+        weight = self.current_kl_weight()
+        if self.training:
+            self.kl_steps += 1
+        return weight * kl
+
+
+class HumorCVAE(_KLWarmUp):
     """HuMoR transition CVAE rolled out frame by frame: ``past[B, T_in, J, 3] -> [B, T_out, J, 3]``.
 
     Args:
@@ -178,6 +206,7 @@ class HumorCVAE(nn.Module):
         norm_groups: GroupNorm groups in the MLPs (HuMoR: 16).
         free_bits: nats per latent dimension below which the KL is floored (0: plain KL; HuMoR uses none).
         kl_weight: weight of the KL in :meth:`training_outputs` (HuMoR's final weight, 4e-4, with MSE terms).
+        kl_warmup_steps: updates over which the KL weight rises linearly from 0 to ``kl_weight`` (0: none).
         velocity_weight: weight of the state-velocity error in :meth:`training_outputs` (HuMoR: 1).
         sampling_ratio: in training mode, the probability that a transition's input state is the model's own
             (detached) previous output rather than the ground truth (HuMoR's scheduled sampling with
@@ -196,6 +225,7 @@ class HumorCVAE(nn.Module):
         norm_groups: int = 16,
         free_bits: float = 0.0,
         kl_weight: float = 4e-4,
+        kl_warmup_steps: int = 0,
         velocity_weight: float = 1.0,
         sampling_ratio: float = 0.0,
     ) -> None:
@@ -204,7 +234,7 @@ class HumorCVAE(nn.Module):
         self.output_frames = output_frames
         self.latent_size = latent_size
         self.free_bits = free_bits
-        self.kl_weight = kl_weight
+        self._init_warmup(kl_weight, kl_warmup_steps)
         self.velocity_weight = velocity_weight
         self.sampling_ratio = sampling_ratio
         state = 6 * num_joints
@@ -315,7 +345,7 @@ class HumorCVAE(nn.Module):
         """Posterior decoding ``[B, T_out, J, 3]`` and the weighted KL and state-velocity terms."""
         decoded, targets, kl = self._transitions(past, future, None)
         velocity = _mpjpe(self._velocities(decoded), self._velocities(targets))
-        return self._positions(decoded), {"kl": self.kl_weight * free_bits_kl(kl, self.free_bits),
+        return self._positions(decoded), {"kl": self._weighted_kl(free_bits_kl(kl, self.free_bits)),
                                           "state_velocity": self.velocity_weight * velocity}
 
 
@@ -333,7 +363,7 @@ class LatentHead(nn.Module):
         return self.fc2(F.gelu(self.fc1(tokens.mean(dim=1).flatten(1)))).chunk(2, dim=-1)
 
 
-class STCFormerCVAE(nn.Module):
+class STCFormerCVAE(_KLWarmUp):
     """Criss-cross CVAE: ``past[B, T_in, J, 3] -> [B, T_out, J, 3]`` with one latent per forecast.
 
     Args (besides those of :class:`~crisscross.models.stcformer.STCFormer`):
@@ -343,6 +373,7 @@ class STCFormerCVAE(nn.Module):
         free_bits: nats per latent dimension below which the KL is floored (0: plain KL).
         kl_weight: weight of the KL in :meth:`training_outputs`; the default is HuMoR's 4e-4 per frame explained
             by a latent divided by 25 output frames (one latent here explains the whole 10 -> 25 forecast).
+        kl_warmup_steps: updates over which the KL weight rises linearly from 0 to ``kl_weight`` (0: none).
     """
 
     def __init__(
@@ -368,6 +399,7 @@ class STCFormerCVAE(nn.Module):
         posterior_blocks: int = 1,
         free_bits: float = 0.0,
         kl_weight: float = 1.6e-5,
+        kl_warmup_steps: int = 0,
     ) -> None:
         super().__init__()
         _check_options(norm, pos_embed, pose_features)
@@ -376,7 +408,7 @@ class STCFormerCVAE(nn.Module):
         self.residual_last_pose = residual_last_pose
         self.latent_size = latent_size
         self.free_bits = free_bits
-        self.kl_weight = kl_weight
+        self._init_warmup(kl_weight, kl_warmup_steps)
         stack = dict(mlp_ratio=mlp_ratio, dropout=dropout, norm=norm, spe=pos_embed == "spe", body_parts=body_parts)
         # The STCFormer forecaster: encoder of the past, expanded queries and memory, causal decoder, pose head.
         self.embed = PoseEmbedding(dim, pose_features)
@@ -455,7 +487,7 @@ class STCFormerCVAE(nn.Module):
     def training_outputs(self, past: Tensor, future: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """Posterior decoding ``[B, T_out, J, 3]`` and the weighted KL."""
         pred, kl = self._posterior_decoding(past, future, None)
-        return pred, {"kl": self.kl_weight * free_bits_kl(kl, self.free_bits)}
+        return pred, {"kl": self._weighted_kl(free_bits_kl(kl, self.free_bits))}
 
 
 # -- registered variants -------------------------------------------------------------------------------------

@@ -162,6 +162,28 @@ def test_training_outputs_weigh_the_kl(name: str) -> None:
     torch.testing.assert_close(torch.linalg.vector_norm(pred - future, dim=-1).mean(), terms["reconstruction"])
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_kl_warm_up_is_linear_counted_in_training_only_and_saved(name: str) -> None:
+    model = _model(name, kl_weight=0.5, kl_warmup_steps=4).train()
+    past, future = _data()
+    weights = []
+    for _ in range(6):
+        weights.append(model.current_kl_weight())
+        torch.manual_seed(5)
+        _, aux = model.training_outputs(past, future)
+        torch.manual_seed(5)
+        torch.testing.assert_close(aux["kl"], weights[-1] * model.elbo_terms(past, future)["kl"])
+    assert weights == [0.0, 0.125, 0.25, 0.375, 0.5, 0.5]
+    model.eval()
+    model.training_outputs(past, future)  # evaluation calls do not advance the ramp
+    assert int(model.kl_steps) == 6
+    restored = _model(name, seed=9, kl_weight=0.5, kl_warmup_steps=4)
+    restored.load_state_dict(model.state_dict())  # the count travels with the weights: a resume continues it
+    assert int(restored.kl_steps) == 6 and restored.current_kl_weight() == 0.5
+    with pytest.raises(ValueError, match="kl_weight and kl_warmup_steps must be >= 0"):
+        _model(name, kl_warmup_steps=-1)
+
+
 @pytest.mark.parametrize("step", [0, 3, T_OUT - 1])
 def test_humor_rollout_is_causal(step: int) -> None:
     # Frame t of a rollout reads the noise (hence the sampled latents and states) of steps <= t only.
