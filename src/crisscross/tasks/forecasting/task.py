@@ -3,7 +3,10 @@
 A sample is a window ``[T_in + T_out, J, 3]`` of one sequence (metres, root-relative, the skeleton's predicted
 joints); the model maps ``past[B, T_in, J, 3]`` to ``future[B, T_out, J, 3]``; the loss is a position loss plus
 an optional velocity term and whatever the model adds (``training_outputs``); validation is MPJPE per horizon
-under a named protocol (:mod:`crisscross.evaluation.forecasting`).
+under a named protocol (:mod:`crisscross.evaluation.forecasting`). Under a stochastic protocol
+(:class:`~crisscross.evaluation.protocols.StochasticProtocol`) any forecaster is scored with DLow's metrics on K
+futures per past (:mod:`crisscross.evaluation.stochastic`): a sampling model's draws, or K copies of a
+deterministic model's forecast (:mod:`crisscross.tasks.forecasting.sampling`).
 """
 
 from __future__ import annotations
@@ -25,10 +28,25 @@ from crisscross.evaluation.forecasting import (
     evaluate_forecaster,
     make_predict_fn,
 )
-from crisscross.evaluation.protocols import ForecastProtocol, check_protocol_fits, default_protocol_name, get_protocol
+from crisscross.evaluation.protocols import (
+    ForecastProtocol,
+    StochasticProtocol,
+    check_protocol_fits,
+    default_protocol_name,
+    get_protocol,
+)
+from crisscross.evaluation.stochastic import evaluate_stochastic_protocol
 from crisscross.models.registry import build_model
 from crisscross.tasks.forecasting.losses import position_loss, velocity_loss
-from crisscross.tasks.forecasting.tables import action_table, horizon_table
+from crisscross.tasks.forecasting.sampling import check_stochastic_loader, make_sample_fn
+from crisscross.tasks.forecasting.tables import (
+    action_table,
+    horizon_table,
+    is_stochastic_result,
+    stochastic_heading,
+    stochastic_horizon_table,
+    stochastic_summary_table,
+)
 from crisscross.tasks.forecasting.windows import WindowBank
 
 __all__ = ["SELECT_METRIC", "VALIDATION_METRIC", "ForecastingTask"]
@@ -57,8 +75,14 @@ class ForecastingTask:
 
     def resolve_protocol(self, dataset: str, input_frames: int, output_frames: int,
                          name: str | None = None) -> ForecastProtocol:
-        """The named protocol, else the dataset's default for these window lengths; it must fit the model."""
+        """The named protocol, else the dataset's default for these window lengths; it must fit the model.
+
+        A stochastic protocol must also have a forecasting data loader at its frame rate and skeleton (one line
+        naming what is missing otherwise, e.g. for ``h36m-stochastic-25-100``).
+        """
         protocol = get_protocol(name or default_protocol_name(dataset, input_frames, output_frames))
+        if isinstance(protocol, StochasticProtocol):
+            check_stochastic_loader(protocol)
         check_protocol_fits(protocol, input_frames, output_frames)
         return protocol
 
@@ -98,9 +122,20 @@ class ForecastingTask:
         return {"mpjpe_mm": float(terms[1]) * _MM_PER_M}
 
     def evaluate(self, model: nn.Module, dataset: MotionSet, protocol: ForecastProtocol, *,
-                 device: torch.device | str, batch_size: int,
-                 actions: Sequence[str] | None = None) -> dict[str, Any]:
-        """The model's MPJPE per horizon and action on ``protocol``'s windows (restores its train/eval mode)."""
+                 device: torch.device | str, batch_size: int, actions: Sequence[str] | None = None,
+                 samples: int | None = None, seed: int | None = None) -> dict[str, Any]:
+        """The model's MPJPE per horizon and action on ``protocol``'s windows (restores its train/eval mode).
+
+        Under a :class:`StochasticProtocol` the model is scored with DLow's metrics instead
+        (:meth:`evaluate_stochastic`); ``samples`` (K, default the protocol's) and ``seed`` (default 0) apply to
+        stochastic protocols only.
+        """
+        if isinstance(protocol, StochasticProtocol):
+            return self.evaluate_stochastic(model, dataset, protocol, device=device, batch_size=batch_size,
+                                            actions=actions, samples=samples, seed=0 if seed is None else seed)
+        if samples is not None or seed is not None:
+            raise ValueError(f"samples (K) and seed apply to stochastic protocols only (e.g. h36m-stochastic-10-25), "
+                             f"not to {protocol.name}")
         was_training = model.training
         model.eval()
         try:
@@ -110,10 +145,54 @@ class ForecastingTask:
         finally:
             model.train(was_training)
 
+    def evaluate_stochastic(self, model: nn.Module, dataset: MotionSet, protocol: StochasticProtocol, *,
+                            device: torch.device | str, batch_size: int, actions: Sequence[str] | None = None,
+                            samples: int | None = None, seed: int = 0) -> dict[str, Any]:
+        """DLow's metrics of K futures per past on ``protocol``'s windows (restores the model's train/eval mode).
+
+        A model with ``sample`` (registry ``stochastic=True``) is sampled in eval mode from a ``torch.Generator``
+        on the device seeded with ``seed``; any other model is scored as K copies of its forecast (APD 0). Both go
+        through the unit conversion and joint filling of the deterministic path
+        (:func:`~crisscross.tasks.forecasting.sampling.make_sample_fn`). Each call of the model sees
+        ``max(1, batch_size // K)`` windows, i.e. about ``batch_size`` futures; the figures are the same on every
+        call for a given seed, K, batch size and device.
+
+        Returns:
+            The dict of :func:`~crisscross.evaluation.stochastic.evaluate_stochastic_protocol` plus ``evaluation``
+            (``"stochastic"``), ``sampler``, ``k_protocol`` (the protocol's K; ``k`` is the K used),
+            ``k_overridden``, ``protocol_dataset``, ``window_rule``, ``batch_windows`` and
+            ``multimodal_threshold_mm``.
+        """
+        k = protocol.samples if samples is None else int(samples)
+        if k < 1:
+            raise ValueError(f"samples (K) must be >= 1, got {k}")
+        if actions is not None:
+            dataset = dataset.subset(actions=actions)
+        windows_per_call = max(1, batch_size // k)
+        was_training = model.training
+        model.eval()
+        try:
+            sample_fn, sampler = make_sample_fn(model, dataset.skeleton, protocol.output_frames, seed=seed)
+            result = evaluate_stochastic_protocol(sample_fn, dataset, protocol, seed=seed,
+                                                  batch_size=windows_per_call, device=device, samples=k)
+        finally:
+            model.train(was_training)
+        result.update(evaluation="stochastic", sampler=sampler, k_protocol=protocol.samples,
+                      k_overridden=k != protocol.samples, protocol_dataset=protocol.dataset,
+                      window_rule=protocol.window_rule, batch_windows=windows_per_call,
+                      multimodal_threshold_mm=protocol.multimodal_threshold_mm)
+        return result
+
     def validation_row(self, result: Mapping[str, Any]) -> dict[str, float]:
         """The figures logged after each validation, keyed without the ``val/`` prefix: MPJPE over the predicted
-        (22) and all (32) joints, averaged over the output frames and at each horizon (``mpjpe22_400ms_mm``)."""
+        (22) and all (32) joints, averaged over the output frames and at each horizon (``mpjpe22_400ms_mm``); for a
+        stochastic result APD, ADE, FDE, MMADE, MMFDE and the MPJPE averages of the mean and first sample."""
         row: dict[str, float] = {}
+        if is_stochastic_result(result):  # APD, ADE, FDE, MMADE, MMFDE and the two MPJPE averages, in mm
+            row.update({f"{name}_mm": result[f"{name}_mm"] for name in ("apd", "ade", "fde", "mmade", "mmfde")})
+            row["mpjpe_sample_mean_avg_mm"] = result["mpjpe_sample_mean_by_horizon_mm"]["avg"]
+            row["mpjpe_first_sample_avg_mm"] = result["mpjpe_first_sample_by_horizon_mm"]["avg"]
+            return row
         for key, name in ((PREDICTED_JOINTS_KEY, "mpjpe22"), (FULL_JOINTS_KEY, "mpjpe32")):
             mean = result[key]["mean"]
             row[f"{name}_avg_mm"] = mean["avg"]
@@ -129,15 +208,36 @@ class ForecastingTask:
                 "protocol": protocol.name, "units": "metres in, metres out (root-relative)"}
 
     def results_table(self, results: Mapping[str, Mapping[str, Any]]) -> str:
-        """A heading line and one row per labelled result: MPJPE per horizon over the predicted joints."""
+        """A heading line and one row per labelled result: MPJPE per horizon over the predicted joints.
+
+        Stochastic results (all of them, or none): the heading lines of the first, DLow's figures side by side and
+        the best-of-K ADE per horizon, one row per result.
+        """
         first = next(iter(results.values()))
+        kinds = {is_stochastic_result(r) for r in results.values()}
+        if len(kinds) > 1:
+            raise ValueError("cannot tabulate stochastic and deterministic results together; score the deterministic "
+                             "model under the same stochastic protocol (K copies of its forecast)")
+        if is_stochastic_result(first):
+            lines = [f"DLow's metrics (mm) on {first['dataset']} / {first['split']}, protocol {first['protocol']}, "
+                     f"{first['num_windows']} windows, seed {first['seed']}; best of K per row (APD 0 for a "
+                     "deterministic model)", *stochastic_heading(first, sampler=False)[1:]]
+            return "\n".join([*lines, stochastic_summary_table(results), "",
+                              stochastic_horizon_table(results, rows=("ade_by_horizon_mm",))])
         heading = (f"MPJPE (mm) on {first['dataset']} / {first['split']}, protocol {first['protocol']}, over the "
                    f"{first['joint_counts'][PREDICTED_JOINTS_KEY]} predicted joints; {first['num_windows']} windows")
         return heading + "\n" + horizon_table(results, PREDICTED_JOINTS_KEY)
 
     def report(self, result: Mapping[str, Any], label: str, *, per_action: bool = False,
                joints: str = "both") -> str:
-        """The text ``crisscross eval`` prints: per-horizon tables for ``joints`` (22, 32 or both averagings)."""
+        """The text ``crisscross eval`` prints: per-horizon tables for ``joints`` (22, 32 or both averagings).
+
+        A stochastic result prints its heading lines, DLow's figures (APD, ADE, FDE, MMADE, MMFDE) and the
+        per-horizon best-of-K ADE and FDE and MPJPE of the mean and first sample; ``joints`` does not apply (the
+        protocol's scored joints are used) and there are no per-action figures (DLow averages over windows).
+        """
+        if is_stochastic_result(result):
+            return self._stochastic_report(result, label, per_action=per_action)
         lines = [f"{label} on {result['dataset']} / {result['split']}, protocol {result['protocol']}, "
                  f"{result['num_windows']} windows"]
         keys = {"22": [PREDICTED_JOINTS_KEY], "32": [FULL_JOINTS_KEY],
@@ -149,4 +249,17 @@ class ForecastingTask:
                       horizon_table({label: result}, key)]
             if per_action:
                 lines += ["", action_table(result, key)]
+        return "\n".join(lines)
+
+    def _stochastic_report(self, result: Mapping[str, Any], label: str, *, per_action: bool) -> str:
+        lines = stochastic_heading(result, label)
+        lines += ["", f"DLow's metrics (mm), mean over windows; ADE/FDE/MMADE/MMFDE are the best of K of the frame "
+                      f"error (norm of the whole flattened {len(result['scored_joints'])}-joint pose error), not "
+                      "MPJPE; the MPJPE columns are comparable with the deterministic tables",
+                  stochastic_summary_table({label: result}),
+                  "", "Per horizon (mm): best-of-K ADE of the first h frames and FDE at frame h; MPJPE (mean over "
+                      "the scored joints) of the mean of the K samples and of the first sample",
+                  stochastic_horizon_table({label: result})]
+        if per_action:
+            lines += ["", "(no per-action figures: the stochastic evaluator averages over windows, as DLow)"]
         return "\n".join(lines)
