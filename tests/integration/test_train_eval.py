@@ -220,3 +220,23 @@ def test_init_from_starts_a_new_run_from_trained_weights(tmp_path):
                  "model.args={}"))
     with pytest.raises(CheckpointError, match="missing.pt is neither a run folder nor a checkpoint file"):
         fit(_cfg(tmp_path / "bad", *start, f"train.init_from={tmp_path / 'missing.pt'}"))
+
+
+def test_a_cvae_warm_starts_from_its_deterministic_backbone(tmp_path):
+    """``train.init_from`` a deterministic STCFormer run into ``stcformer-cvae``: the backbone's weights are copied,
+    the latent parts start as built with a zero projection, so the first forecast is the backbone's."""
+    from crisscross.runs.checkpoint import CheckpointError
+
+    source = fit(_cfg(tmp_path / "src", "train.epochs=1", "train.max_steps=3"))
+    source_weights = load_checkpoint(source.run_dir / "checkpoints" / "best.pt")["model_state"]
+    start = ["train.epochs=1", "train.max_steps=1", "optim.lr=1e-12", "sched.name=constant"]
+    cvae = fit(_cfg(tmp_path / "cvae", *start, "model.name=stcformer-cvae", f"train.init_from={source.run_dir}"))
+    weights = load_checkpoint(cvae.run_dir / "checkpoints" / "last.pt")["model_state"]
+    for key, value in source_weights.items():
+        torch.testing.assert_close(weights[key], value, rtol=0, atol=1e-9, msg=key)
+    assert float(weights["latent_embed.weight"].abs().max()) < 1e-9
+    assert cvae.eval["mpjpe22_mm"]["mean"]["avg"] == pytest.approx(source.eval["mpjpe22_mm"]["mean"]["avg"],
+                                                                    rel=1e-5)
+    with pytest.raises(CheckpointError, match="model_name='stcformer'.*'humor-cvae'"):
+        fit(_cfg(tmp_path / "bad", *start, "model.name=humor-cvae", "model.args={}",
+                 f"train.init_from={source.run_dir}"))

@@ -376,6 +376,12 @@ class STCFormerCVAE(_KLWarmUp):
         kl_warmup_steps: updates over which the KL weight rises linearly from 0 to ``kl_weight`` (0: none).
     """
 
+    #: ``train.init_from`` may name a checkpoint of the deterministic STCFormer with the same arguments: its
+    #: weights fill the encoder, decoder and head, and the latent parts below start as built.
+    warm_start_from = ("stcformer",)
+    warm_start_new = ("prior_net.", "post_embed.", "post_pos.", "post_encoder.", "posterior_net.", "latent_embed.",
+                      "kl_steps")
+
     def __init__(
         self,
         *,
@@ -428,6 +434,11 @@ class STCFormerCVAE(_KLWarmUp):
         self.post_encoder = CrissCrossEncoder(dim, posterior_blocks, heads, **stack)
         self.posterior_net = LatentHead(num_joints, dim, latent_hidden, latent_size)
         self.latent_embed = nn.Linear(latent_size, dim)
+
+    def after_warm_start(self) -> None:
+        """Zero the latent's projection so the warm-started model first forecasts exactly as its backbone."""
+        nn.init.zeros_(self.latent_embed.weight)
+        nn.init.zeros_(self.latent_embed.bias)
 
     def no_weight_decay(self) -> set[str]:
         """Names of positional and part-embedding parameters."""

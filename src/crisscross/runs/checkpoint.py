@@ -214,8 +214,11 @@ def load_weights_for_finetuning(model: nn.Module, src: str | Path, *, model_name
     src = resolve_checkpoint(Path(src).expanduser())
     ckpt = load_checkpoint(src)
     meta = ckpt["meta"]
-    wanted = {"model_name": model_name, "predicted_joints": list(predicted_joints), "input_frames": input_frames,
-              "output_frames": output_frames}
+    # A model may start from the weights of the model it extends (a CVAE from its deterministic backbone): it
+    # names that model in ``warm_start_from`` and the prefixes of its own new parts in ``warm_start_new``.
+    backbone = ckpt["model_name"] != model_name and ckpt["model_name"] in getattr(model, "warm_start_from", ())
+    wanted = {"model_name": ckpt["model_name"] if backbone else model_name, "predicted_joints": list(predicted_joints),
+              "input_frames": input_frames, "output_frames": output_frames}
     found = {"model_name": ckpt["model_name"], **{k: meta.get(k) for k in _IDENTITY_KEYS}}
     found["predicted_joints"] = list(found["predicted_joints"] or [])
     for key, value in wanted.items():
@@ -223,13 +226,29 @@ def load_weights_for_finetuning(model: nn.Module, src: str | Path, *, model_name
             raise CheckpointError(f"train.init_from: checkpoint {src} has {key}={found[key]!r}, "
                                   f"but this run's config needs {value!r}")
     try:
-        model.load_state_dict(evaluation_weights(ckpt))
+        if backbone:
+            _load_backbone(model, evaluation_weights(ckpt), src)
+        else:
+            model.load_state_dict(evaluation_weights(ckpt))
     except RuntimeError as err:
         differing = _differing_keys(model_args, ckpt["model_args"])
         detail = "; ".join(line.strip() for line in str(err).splitlines()[1:4])
         raise CheckpointError(f"train.init_from: the weights in {src} do not fit this model (model.args that differ: "
                               f"{', '.join(differing) or 'none'}): {detail}") from None
     return src
+
+
+def _load_backbone(model: nn.Module, weights: dict[str, torch.Tensor], src: Path) -> None:
+    """Every weight of the backbone checkpoint into ``model``; only ``model``'s own new parts stay as built."""
+    result = model.load_state_dict(weights, strict=False)
+    new_parts = tuple(getattr(model, "warm_start_new", ()))
+    stray = [k for k in result.missing_keys if not k.startswith(new_parts)]
+    if result.unexpected_keys or stray:
+        raise CheckpointError(f"train.init_from: {src} is not the backbone of this model (weights it lacks: "
+                              f"{', '.join(stray[:3]) or 'none'}; weights it does not use: "
+                              f"{', '.join(result.unexpected_keys[:3]) or 'none'})")
+    if hasattr(model, "after_warm_start"):
+        model.after_warm_start()
 
 
 def load_model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
