@@ -17,6 +17,12 @@ configs (``--configs``), so "equal model" means the model users train. Both loop
 data, alternating in rounds so that a noisy machine affects both alike; the table reports the median samples/s
 of the rounds and the ratio engine / usual loop.
 
+Each row also gives the achieved GFLOP/s and the model FLOP utilisation (MFU) of both loops: the model's training
+FLOPs per sample (forward + backward as ``FlopCounterMode`` counts them, the same for both loops) times samples/s,
+over the dense matmul ceiling of the loop's precision (fp32 for the usual loop, the variant's for the engine)
+measured at the start of the same run (``crisscross.benchmarking.ceiling``). There is no fp16 ceiling on CPU, so
+fp16 variants there get no MFU.
+
     python benchmarks/bench_train_throughput.py                                  # both configs, synthetic data
     python benchmarks/bench_train_throughput.py --dataset h36m --data-dir DATA_DIR
     python benchmarks/bench_train_throughput.py --configs configs/forecast/h36m_simlpe.yaml --engine bf16+compile
@@ -43,6 +49,15 @@ import torch
 from tabulate import tabulate
 from torch.utils.data import DataLoader, Dataset
 
+from crisscross.benchmarking.ceiling import (
+    MatmulCeiling,
+    achieved_gflops_per_s,
+    ceiling_unsupported,
+    measure_matmul_ceiling,
+    mfu_pct,
+)
+from crisscross.benchmarking.environment import device_name
+from crisscross.benchmarking.flops import train_flops
 from crisscross.config import load_config
 from crisscross.data.augment import mirror, reverse_time, rotate_vertical
 from crisscross.data.datasets import load_motion
@@ -127,7 +142,28 @@ def engine_loop(model, optimizer, scaler, loss_fn: LossFn, bank, cfg, device, st
     return time.perf_counter() - t0
 
 
-def bench_config(path: str, args: argparse.Namespace, device: torch.device) -> list[list]:
+def throughput_columns(samples_per_s: float, flops_per_sample: float, ceiling: MatmulCeiling | None) -> list[str]:
+    """``[GFLOP/s, MFU %]`` cells of a loop running at ``samples_per_s`` (MFU empty without a ceiling)."""
+    achieved = achieved_gflops_per_s(flops_per_sample, 1.0 / samples_per_s)
+    mfu = f"{mfu_pct(achieved, ceiling.ceiling_gflops_per_s):.2f}" if ceiling is not None else ""
+    return [f"{achieved:,.2f}", mfu]
+
+
+def measure_ceilings(precisions: list[str], device: torch.device) -> dict[str, MatmulCeiling]:
+    """The matmul ceiling of each precision on ``device`` (those :func:`ceiling_unsupported` allows), printed."""
+    ceilings = {}
+    for prec in dict.fromkeys(precisions):
+        reason = ceiling_unsupported(prec, device)
+        if reason is not None:
+            print(f"{prec}: {reason}; no MFU for it")
+            continue
+        ceilings[prec] = measure_matmul_ceiling(prec, device)
+        print(ceilings[prec].describe())
+    return ceilings
+
+
+def bench_config(path: str, args: argparse.Namespace, device: torch.device,
+                 ceilings: dict[str, MatmulCeiling]) -> list[list]:
     """Rows of the table for one training config."""
     cfg = load_config(REPO / path if not Path(path).is_absolute() else path,
                       [f"data.dataset={args.dataset}", f"train.batch_size={args.batch_size}",
@@ -151,6 +187,9 @@ def bench_config(path: str, args: argparse.Namespace, device: torch.device) -> l
     from torch.utils.tensorboard import SummaryWriter  # lazy: the optional tensorboard package, this loop only
 
     writer = SummaryWriter(writer_dir.name)
+    idx = torch.arange(args.batch_size, device=device) % len(bank)
+    sample = bank.batch(idx, d.augment, None)
+    flops_per_sample = train_flops(fresh_model(), sample[:, :d.input_frames], sample[:, d.input_frames:]) / len(idx)
 
     variants = {}
     for (spec, prec, compiled), kernel in itertools.product(args.engine, args.attention):
@@ -182,11 +221,15 @@ def bench_config(path: str, args: argparse.Namespace, device: torch.device) -> l
     usual = statistics.median(usual_rates)
     frames = f"{d.input_frames}->{d.output_frames}"
     rows = []
+    precisions = {spec: prec for spec, prec, _ in args.engine}
     for (spec, kernel), rates in engine_rates.items():
         engine = statistics.median(rates)
         attention = resolve_attention_backend(kernel, device.type)
         rows.append([cfg.model.name, f"{count_parameters(usual_model):,}", frames, args.batch_size, f"{usual:,.0f}",
-                     f"{spec} ({attention} attention)", f"{engine:,.0f}", f"{engine / usual:.2f}x"])
+                     f"{spec} ({attention} attention)", f"{engine:,.0f}", f"{engine / usual:.2f}x",
+                     f"{flops_per_sample / 1e9:.4f}",
+                     *throughput_columns(usual, flops_per_sample, ceilings.get("fp32")),
+                     *throughput_columns(engine, flops_per_sample, ceilings.get(precisions[spec]))])
     return rows
 
 
@@ -226,14 +269,19 @@ def main() -> None:
         except ValueError as err:
             p.error(f"--attention {kernel!r}: {err}")
     env = capture_environment(device)
-    print(f"device {env['device']} ({env['device_name']}), torch {env['torch']}, {env['cpu_threads']} threads, "
+    print(f"device {env['device']} ({device_name(device)}), torch {env['torch']}, {env['cpu_threads']} threads, "
           f"commit {env['git_commit']}; usual loop: {args.workers} DataLoader workers, eager fp32, "
           f"default attention kernel")
+    ceilings = measure_ceilings(["fp32"] + [prec for _, prec, _ in args.engine], device)
     rows = []
     for path in args.configs.split(","):
-        rows += bench_config(path.strip(), args, device)
+        rows += bench_config(path.strip(), args, device, ceilings)
     print(tabulate(rows, headers=["model", "params", "frames", "batch", "usual loop samples/s", "engine variant",
-                                  "engine samples/s", "engine / usual"], tablefmt="github"))
+                                  "engine samples/s", "engine / usual", "train GFLOPs/sample", "usual GFLOP/s",
+                                  "usual MFU %", "engine GFLOP/s", "engine MFU %"], tablefmt="github"))
+    print("GFLOP/s = training FLOPs per sample (forward + backward as FlopCounterMode counts them, multiply-add = 2; "
+          "element-wise work and the optimizer uncounted) x samples/s; MFU % = GFLOP/s / the matmul ceiling above "
+          "of the loop's precision (usual loop: fp32)")
 
 
 if __name__ == "__main__":

@@ -3,17 +3,23 @@
 A sweep is the product models x batch sizes x precisions x compile flags x modes; each element is a
 :class:`BenchCell` and gives one tidy row (:mod:`crisscross.benchmarking.table`): parameters, FLOPs per sample
 (``FlopCounterMode``, multiply-add = 2), peak memory, throughput and latency (median, p10, p90 after warm-up), status
-and message, and the environment (torch and CUDA versions, device name, threads, git commit, timestamp). A failing
-cell (out of memory, a precision or ``torch.compile`` this platform does not support) becomes a row with
-``status=error`` and the sweep goes on. With ``isolate=True`` every cell runs in its own Python process
-(``python -m crisscross.benchmarking.bench``), as timm's ``bulk_runner.py`` does, so a crash or an out-of-memory
-kill cannot end the sweep and CPU peak memory is measured in a fresh process.
+and message, achieved GFLOP/s and model FLOP utilisation (MFU, below), and the environment (torch and CUDA versions,
+device name, threads, git commit, timestamp). A failing cell (out of memory, a precision or ``torch.compile`` this
+platform does not support) becomes a row with ``status=error`` and the sweep goes on. With ``isolate=True`` every
+cell runs in its own Python process (``python -m crisscross.benchmarking.bench``), as timm's ``bulk_runner.py``
+does, so a crash or an out-of-memory kill cannot end the sweep and CPU peak memory is measured in a fresh process.
 
 Modes: ``train`` times the engine's own ``train_step`` with the loss the engine gives it
 (:func:`crisscross.training.setup.engine_loss`: forward under autocast and the attention kernel, loss in fp32, scaled
 backward, optimizer step) on a fixed device-resident batch, so data loading is excluded (``crisscross profile``
 measures it); ``infer`` times ``model(past)`` under ``torch.inference_mode`` and autocast. Latency is per batch;
 throughput is ``batch_size / median latency``.
+
+MFU: every row's achieved GFLOP/s is its counted FLOPs per step (the forward pass for ``infer``; forward + backward
+as ``FlopCounterMode`` counts them for ``train``, about 3x the forward, not assumed to be) over its median step
+time. :func:`measure_ceilings` measures the dense matmul ceiling (:mod:`crisscross.benchmarking.ceiling`) once per
+device and precision of a sweep, in the sweep's own process, before the first cell; :func:`run_sweep` then sets
+each row's ``mfu_pct`` = achieved / the ceiling of its precision.
 
 Lifting models (registry task ``lifting``) get the lifting task's batches: ``input_frames`` is the receptive field
 ``R`` and ``output_frames`` is 1 (the centre frame) or ``R``; a sample is one window of 2D keypoints of the 17
@@ -38,6 +44,13 @@ from typing import Any
 import torch
 import yaml
 
+from crisscross.benchmarking.ceiling import (
+    MatmulCeiling,
+    achieved_gflops_per_s,
+    ceiling_unsupported,
+    measure_matmul_ceiling,
+    mfu_pct,
+)
 from crisscross.benchmarking.environment import cached_git_commit, device_name
 from crisscross.benchmarking.flops import forward_flops, train_flops
 from crisscross.benchmarking.table import ROW_COLUMNS, one_line
@@ -56,7 +69,9 @@ __all__ = [
     "PRECISIONS",
     "BenchCell",
     "BenchSpec",
+    "add_mfu",
     "load_bench_config",
+    "measure_ceilings",
     "run_cell",
     "run_cell_isolated",
     "run_sweep",
@@ -150,7 +165,8 @@ def load_bench_config(path: str | Path) -> dict[str, Any]:
     values = yaml.safe_load(path.read_text()) or {}
     if not isinstance(values, dict):
         raise ValueError(f"bench config {path} must be a mapping")
-    known = {f.name for f in BenchSpec.__dataclass_fields__.values()} | {"isolate", "out", "cell_timeout_s", "repeats"}
+    known = ({f.name for f in BenchSpec.__dataclass_fields__.values()}
+             | {"isolate", "out", "cell_timeout_s", "repeats", "ceiling"})
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"bench config {path}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -271,7 +287,9 @@ def _measure(cell: BenchCell, device: torch.device, row: dict[str, Any]) -> None
     stats = summarize_times(times)
     row.update(latency_ms_median=stats.median_ms, latency_ms_p10=stats.p10_ms, latency_ms_p90=stats.p90_ms,
                samples_per_s=cell.batch_size / (stats.median_ms / 1000.0))
-    row["gflops_per_sample"] = flops_fn() / cell.batch_size / 1e9
+    flops = flops_fn()
+    row["gflops_per_sample"] = flops / cell.batch_size / 1e9
+    row["achieved_gflops_per_s"] = achieved_gflops_per_s(flops, stats.median_ms / 1000.0)
     row["status"] = "ok"
 
 
@@ -349,8 +367,74 @@ def run_cell_isolated(cell: BenchCell, timeout_s: float | None = None) -> dict[s
     return row
 
 
+Ceilings = dict[tuple[str, str], MatmulCeiling]
+
+
+def measure_ceilings(cells: Sequence[BenchCell], log: Callable[[str], None] | None = None) -> Ceilings:
+    """The dense matmul ceiling of every (device, precision) among ``cells``, measured in this process.
+
+    Each is measured once, with the cells' thread count (restored afterwards). A precision without a ceiling (fp16
+    on CPU, bf16 on a GPU without it), a device that is not there or a measurement that fails (out of memory) is
+    left out, and its rows get no MFU; the sweep goes on.
+
+    Args:
+        cells: the sweep's configurations.
+        log: called with one line per ceiling measured or left out (e.g. to print progress).
+
+    Returns:
+        ``{(device, precision): ceiling}``, ``device`` as rows record it (``str(select_device(cell.device))``).
+    """
+    ceilings: Ceilings = {}
+    seen: set[tuple[str, str, int | None]] = set()
+    for cell in cells:
+        if (cell.device, cell.precision, cell.threads) in seen:
+            continue
+        seen.add((cell.device, cell.precision, cell.threads))
+        try:
+            device = select_device(cell.device)
+        except RuntimeError:
+            continue  # the cells' own rows say why
+        key = (str(device), cell.precision)
+        reason = ceiling_unsupported(cell.precision, device)
+        if reason is not None and log is not None:
+            log(f"{cell.precision} on {device}: {reason}; its rows get no MFU")
+        if reason is not None or key in ceilings:
+            continue
+        threads = torch.get_num_threads()
+        try:
+            if cell.threads:
+                torch.set_num_threads(cell.threads)
+            ceilings[key] = measure_matmul_ceiling(cell.precision, device)
+            line = ceilings[key].describe()
+        except (RuntimeError, torch.OutOfMemoryError) as err:
+            line = one_line(f"{cell.precision} on {device}: ceiling not measured ({type(err).__name__}: {err}); "
+                            "its rows get no MFU")
+        finally:
+            torch.set_num_threads(threads)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()  # the GEMM operands' blocks, before the cells measure peak memory
+        if log is not None:
+            log(line)
+    return ceilings
+
+
+def add_mfu(row: dict[str, Any], ceilings: Ceilings) -> dict[str, Any]:
+    """Set ``row``'s ceiling columns and ``mfu_pct`` from the ceiling of its device and precision (in place).
+
+    A row without achieved GFLOP/s (an error, a skipped cell) or without a ceiling keeps ``mfu_pct`` empty.
+    """
+    ceiling = ceilings.get((str(row.get("device")), str(row.get("precision"))))
+    if ceiling is None:
+        return row
+    row.update(ceiling_gflops_per_s=ceiling.ceiling_gflops_per_s, ceiling_per_size=ceiling.per_size())
+    if row.get("achieved_gflops_per_s") is not None:
+        row["mfu_pct"] = mfu_pct(float(row["achieved_gflops_per_s"]), ceiling.ceiling_gflops_per_s)
+    return row
+
+
 def run_sweep(cells: Sequence[BenchCell], *, isolate: bool = False, timeout_s: float | None = None,
-              repeats: int = 1, on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+              repeats: int = 1, on_row: Callable[[dict[str, Any]], None] | None = None,
+              ceilings: Ceilings | None = None) -> list[dict[str, Any]]:
     """Run every cell (each in its own process when ``isolate``) ``repeats`` times; call ``on_row`` after each.
 
     Repeats go round-robin (the whole sweep, then again), so slow periods of a shared machine spread over all
@@ -363,6 +447,7 @@ def run_sweep(cells: Sequence[BenchCell], *, isolate: bool = False, timeout_s: f
         timeout_s: per-cell limit when isolated.
         repeats: passes over the sweep (>= 1); rows carry their pass in ``repeat``.
         on_row: called with each finished row (e.g. to append it to a file and print progress).
+        ceilings: from :func:`measure_ceilings`; each row gets its MFU (:func:`add_mfu`) before ``on_row``.
 
     Returns:
         The rows, pass by pass, in cell order.
@@ -374,6 +459,8 @@ def run_sweep(cells: Sequence[BenchCell], *, isolate: bool = False, timeout_s: f
         for cell in cells:
             row = run_cell_isolated(cell, timeout_s) if isolate else run_cell(cell)
             row["repeat"] = repeat
+            if ceilings:
+                add_mfu(row, ceilings)
             rows.append(row)
             if on_row is not None:
                 on_row(row)

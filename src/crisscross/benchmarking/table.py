@@ -3,7 +3,8 @@
 A row is a flat dict with every column of :data:`ROW_COLUMNS` (``None`` where a value does not apply), so a sweep
 appends to one ``.csv`` or ``.jsonl`` file across runs and machines. :func:`best_of_repeats` keeps each
 configuration's fastest repeat, :func:`precision_speedups` compares precisions, :func:`format_table` prints the
-model-zoo table with the device and the FLOP convention above it.
+model-zoo table with the device, the measured matmul ceilings and the FLOP convention above it and the MFU
+convention below it.
 """
 
 from __future__ import annotations
@@ -20,13 +21,22 @@ from tabulate import tabulate
 from crisscross.benchmarking.flops import FLOP_CONVENTION
 from crisscross.training.precision import PRECISION_DTYPES
 
-__all__ = ["ROW_COLUMNS", "append_rows", "best_of_repeats", "format_table", "one_line", "precision_speedups"]
+__all__ = [
+    "MFU_CONVENTION",
+    "ROW_COLUMNS",
+    "append_rows",
+    "best_of_repeats",
+    "format_table",
+    "one_line",
+    "precision_speedups",
+]
 
 #: Columns of every row, in file order.
 ROW_COLUMNS: tuple[str, ...] = (
     "model", "model_args", "mode", "batch_size", "input_frames", "output_frames", "precision", "compile", "repeat",
     "status", "message", "parameters", "gflops_per_sample", "peak_mem_mb", "samples_per_s", "latency_ms_median",
-    "latency_ms_p10", "latency_ms_p90", "first_iter_s", "warmup", "iters", "device", "device_name", "threads",
+    "latency_ms_p10", "latency_ms_p90", "achieved_gflops_per_s", "mfu_pct", "ceiling_gflops_per_s", "ceiling_per_size",
+    "first_iter_s", "warmup", "iters", "device", "device_name", "threads",
     "peak_mem_method", "flop_counter", "load_avg_1m", "torch", "cuda", "git_commit", "timestamp",
 )
 
@@ -125,10 +135,29 @@ def _peak(row: dict[str, Any]) -> str:
     return f">={text}" if text and "lower bound" in str(row.get("peak_mem_method")) else text
 
 
+#: How the achieved GFLOP/s and MFU columns are computed (printed under the table, quoted in docs/performance.md).
+MFU_CONVENTION = ("GFLOP/s = counted FLOPs of one step / median step time; a train step's FLOPs are forward + "
+                  "backward as counted (not assumed 3x forward), and its time includes the loss and optimizer "
+                  "(uncounted); MFU % = GFLOP/s / the matmul ceiling of the row's precision, measured in this run")
+
+
+def _ceiling_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per (device, precision) whose rows carry a ceiling; ``not measured`` when none does."""
+    seen: dict[tuple[str, str], str] = {}
+    for r in rows:
+        if r.get("ceiling_gflops_per_s") is not None:
+            key = (str(r["device"]), str(r["precision"]))
+            seen.setdefault(key, f"matmul ceiling {key[1]} on {key[0]}: {float(r['ceiling_gflops_per_s']):,.1f} "
+                                 f"GFLOP/s (best square GEMM in {key[1]}, measured in this run: "
+                                 f"{r.get('ceiling_per_size') or '?'})")
+    return [seen[k] for k in sorted(seen)] or ["matmul ceiling: not measured (no MFU)"]
+
+
 def format_table(rows: Sequence[dict[str, Any]], tablefmt: str = "github") -> str:
-    """A model-zoo table (one line per row) preceded by a header stating the device and the FLOP convention."""
+    """A model-zoo table (one line per row): above it the device, thread count, matmul ceilings and FLOP
+    convention, below it how GFLOP/s and MFU are computed (:data:`MFU_CONVENTION`)."""
     headers = ["model", "mode", "batch", "prec", "compile", "params", "GFLOPs/sample", "peak MiB", "samples/s",
-               "median ms", "p10-p90 ms", "status"]
+               "median ms", "p10-p90 ms", "GFLOP/s", "MFU %", "status"]
     lines = []
     for r in rows:
         spread = (f"{_fmt(r['latency_ms_p10'], '.2f')}-{_fmt(r['latency_ms_p90'], '.2f')}"
@@ -137,10 +166,16 @@ def format_table(rows: Sequence[dict[str, Any]], tablefmt: str = "github") -> st
         lines.append([r["model"], r["mode"], r["batch_size"], r["precision"], "on" if r["compile"] else "off",
                       f"{r['parameters']:,}" if r.get("parameters") is not None else "",
                       _fmt(r.get("gflops_per_sample"), ".4f"), _peak(r),
-                      _fmt(r.get("samples_per_s"), ",.0f"), _fmt(r.get("latency_ms_median"), ".2f"), spread, status])
-    devices = sorted({f"{r['device']} ({r['device_name']})" for r in rows if r.get("device_name")})
-    header = (f"device: {', '.join(devices) or 'unknown'}; torch {torch.__version__}\n{FLOP_CONVENTION}; "
-              "train = full step (forward, loss, backward, optimizer), infer = forward; "
-              "latency per batch after warm-up; peak MiB: CUDA max_memory_allocated, CPU resident-set growth "
-              "(>= marks a lower bound from a shared process; use --isolate)")
-    return header + "\n" + tabulate(lines, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+                      _fmt(r.get("samples_per_s"), ",.0f"), _fmt(r.get("latency_ms_median"), ".2f"), spread,
+                      _fmt(r.get("achieved_gflops_per_s"), ",.2f"), _fmt(r.get("mfu_pct"), ".2f"), status])
+    devices = sorted({f"{r['device']} ({r['device_name']}, {r.get('threads')} threads)" for r in rows
+                      if r.get("device_name")})
+    header = "\n".join([
+        f"device: {', '.join(devices) or 'unknown'}; torch {torch.__version__}",
+        *_ceiling_lines(rows),
+        f"{FLOP_CONVENTION}; train = full step (forward, loss, backward, optimizer), infer = forward; "
+        "latency per batch after warm-up; peak MiB: CUDA max_memory_allocated, CPU resident-set growth "
+        "(>= marks a lower bound from a shared process; use --isolate)",
+    ])
+    table = tabulate(lines, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    return f"{header}\n{table}\n{MFU_CONVENTION}"

@@ -1,4 +1,4 @@
-"""``crisscross bench``: parameters, FLOPs, peak memory, training and inference speed of registry models."""
+"""``crisscross bench``: parameters, FLOPs, peak memory, training and inference speed and MFU of registry models."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from crisscross.benchmarking.bench import BenchSpec, load_bench_config, run_sweep
+from crisscross.benchmarking.bench import BenchSpec, load_bench_config, measure_ceilings, run_sweep
 from crisscross.benchmarking.table import append_rows, best_of_repeats, format_table, precision_speedups
 from crisscross.models.registry import parse_model_spec
 
@@ -16,6 +16,7 @@ _DEFAULTS: dict[str, Any] = {
     "models": "stcformer,simlpe", "batch_sizes": "1,64,256", "input_frames": 10, "output_frames": 25,
     "precisions": "fp32", "compile": "off", "modes": "train,infer", "device": "auto", "warmup": 5, "iters": 20,
     "threads": None, "isolate": False, "out": None, "cell_timeout_s": 1800.0, "repeats": 1,
+    "ceiling": True,
 }
 
 
@@ -26,7 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Benchmark every combination of models x batch sizes x precisions x compile x modes. One row per "
         "configuration is appended to --out (.csv or .jsonl) with the environment; failures (out of memory, an "
         "unsupported precision or compile) are recorded as status=error and the sweep goes on. FLOPs come from "
-        "torch.utils.flop_counter.FlopCounterMode (one multiply-add = 2 FLOPs). Command-line values override "
+        "torch.utils.flop_counter.FlopCounterMode (one multiply-add = 2 FLOPs). Every row also gets its achieved "
+        "GFLOP/s and MFU: achieved over the dense matmul ceiling of its precision, measured once per precision in "
+        "this run (square GEMMs, a few seconds on CPU). Command-line values override "
         "--config. Model overrides: NAME:key=value, e.g. stcformer:dim=128:heads=4.")
     p.add_argument("--config", "-c", metavar="FILE.yaml", help="a sweep file such as configs/bench/zoo.yaml")
     p.add_argument("--models", help=f"comma-separated model specs (default {_DEFAULTS['models']})")
@@ -46,6 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, help="passes over the whole sweep (round-robin); the printed table keeps "
                    "each configuration's fastest pass, every pass is written to --out (default 1)")
     p.add_argument("--out", metavar="FILE.csv|FILE.jsonl", help="append one row per configuration and pass")
+    p.add_argument("--no-ceiling", dest="ceiling", action="store_false", default=None,
+                   help="skip measuring the matmul ceiling (rows get achieved GFLOP/s but no MFU)")
     p.set_defaults(run=run)
 
 
@@ -101,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
 
     done: list[dict[str, Any]] = []
     repeats = int(values["repeats"])
+    ceilings = None
+    if values["ceiling"]:
+        ceilings = measure_ceilings(cells, log=lambda line: print(line, file=sys.stderr))
     rows = run_sweep(cells, isolate=bool(values["isolate"]), timeout_s=values["cell_timeout_s"], repeats=repeats,
-                     on_row=on_row)
+                     on_row=on_row, ceilings=ceilings)
     best = best_of_repeats(rows) if repeats > 1 else rows
     if repeats > 1:
         print(f"fastest of {repeats} passes per configuration")

@@ -61,6 +61,8 @@ def test_run_cell_fills_every_column(mode: str) -> None:
     assert row["status"] == "ok", row["message"]
     assert row["parameters"] > 0 and row["gflops_per_sample"] > 0
     assert row["samples_per_s"] == pytest.approx(2 / (row["latency_ms_median"] / 1000))
+    assert row["achieved_gflops_per_s"] == pytest.approx(row["gflops_per_sample"] * row["samples_per_s"])
+    assert row["mfu_pct"] is None  # set by run_sweep from the sweep's ceilings, not by the cell
     assert row["latency_ms_p10"] <= row["latency_ms_median"] <= row["latency_ms_p90"]
     assert row["peak_mem_mb"] is not None and row["peak_mem_mb"] >= 0
     assert row["torch"] == torch.__version__ and row["device"] == "cpu" and row["timestamp"]

@@ -24,9 +24,20 @@ def test_prints_one_row_per_variant_with_a_ratio():
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [line for line in out.stdout.splitlines() if line.startswith("| simlpe-48")]
     assert len(rows) == 2
+    ceilings = {words[0]: float(words[3].replace(",", "")) for words in map(str.split, out.stdout.splitlines())
+                if words[1:3] == ["matmul", "ceiling"]}
+    assert set(ceilings) == {"fp32", "bf16"} and all(c > 0 for c in ceilings.values())
+    assert "MFU % = GFLOP/s / the matmul ceiling" in out.stdout
     for row, variant in zip(rows, ("fp32", "bf16")):
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[1] == "137,580" and cells[2] == "50->10" and cells[5].startswith(variant)
+        flops = float(cells[8]) * 1e9
+        for rate, gflops, mfu, ceiling in ((cells[4], cells[9], cells[10], ceilings["fp32"]),
+                                           (cells[6], cells[11], cells[12], ceilings[variant])):
+            # achieved = FLOPs/sample x samples/s, MFU = achieved / ceiling, each from rounded printed values
+            assert float(gflops.replace(",", "")) == pytest.approx(flops * float(rate.replace(",", "")) / 1e9,
+                                                                   rel=0.02, abs=0.01)
+            assert float(mfu) == pytest.approx(100 * float(gflops.replace(",", "")) / ceiling, rel=0.02, abs=0.01)
         usual, engine, ratio = float(cells[4].replace(",", "")), float(cells[6].replace(",", "")), cells[7]
         assert usual > 0 and engine > 0
         assert re.fullmatch(r"\d+\.\d\dx", ratio)
