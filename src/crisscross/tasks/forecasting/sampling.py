@@ -105,7 +105,7 @@ def check_stochastic_loader(protocol: StochasticProtocol) -> None:
     """Fail early, in one line, when no forecasting data loader gives the protocol's frame rate and skeleton.
 
     Raises:
-        ValueError: no registered forecasting dataset is at ``protocol.fps`` on ``protocol.skeleton`` (today the
+        ValueError: no registered forecasting dataset is at ``protocol.fps`` on ``protocol.skeleton`` (the
             case of ``h36m-stochastic-25-100``, whose ``h36m-npz`` entry is the lifting task's loader).
     """
     if any(entry.task == "forecasting" and entry.skeleton == protocol.skeleton
