@@ -8,7 +8,13 @@ from pathlib import Path
 from tabulate import tabulate
 
 from crisscross.evaluation.forecasting import PREDICTED_JOINTS_KEY
-from crisscross.experiments.summaries import config_diff, filter_runs, load_run_summary, sort_runs
+from crisscross.experiments.summaries import (
+    config_diff,
+    filter_runs,
+    load_run_summaries,
+    load_run_summary,
+    sort_runs,
+)
 from crisscross.runs.folders import find_runs
 from crisscross.tasks.forecasting import VALIDATION_METRIC
 
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         print("\nMetrics:")
         print(tabulate(rows, headers=["", *labels], tablefmt="github"))
         return 0
-    runs = [load_run_summary(p) for p in find_runs(root)]
+    runs = load_run_summaries(find_runs(root))  # a folder deleted meanwhile is left out
     runs = filter_runs(runs, args.filter, args.status)
     runs = sort_runs(runs, args.sort) if args.sort else sorted(runs, key=lambda r: r.started_at or "")
     if not runs:

@@ -45,7 +45,13 @@ from crisscross.analysis.plots import (
     status_kind,
 )
 from crisscross.evaluation.forecasting import FULL_JOINTS_KEY, PREDICTED_JOINTS_KEY
-from crisscross.experiments.summaries import RunSummary, best_value, config_diff, flatten_config, load_run_summary
+from crisscross.experiments.summaries import (
+    RunSummary,
+    best_value,
+    config_diff,
+    flatten_config,
+    load_run_summaries,
+)
 from crisscross.runs.folders import find_runs, read_epoch_rows
 from crisscross.tasks.registry import DEFAULT_TASK, get_task
 
@@ -283,7 +289,14 @@ def build_report(run_dirs: Sequence[str | Path], labels: Sequence[str] | None = 
     Raises:
         ValueError: ``labels`` does not match ``run_dirs`` or repeats a label.
     """
-    runs = [load_run_summary(d) for d in run_dirs]
+    if labels is not None and len(labels) != len(run_dirs):
+        raise ValueError(f"need {len(run_dirs)} distinct labels, got {list(labels)}")
+    runs = load_run_summaries(run_dirs)  # a folder deleted since it was found is left out, with its label
+    if labels is not None:
+        kept = {r.path for r in runs}
+        labels = [lab for lab, d in zip(labels, run_dirs) if Path(d) in kept]
+    if not runs:
+        raise FileNotFoundError(f"none of the {len(run_dirs)} run folders exists any more")
     auto_labels, auto_configurations, settings = _setting_labels(runs)
     if labels is None:
         labels, configurations = auto_labels, auto_configurations

@@ -52,6 +52,7 @@ __all__ = [
     "config_diff",
     "filter_runs",
     "flatten_config",
+    "load_run_summaries",
     "load_run_summary",
     "running_status",
     "sort_runs",
@@ -225,6 +226,29 @@ def load_run_summary(run_dir: str | Path) -> RunSummary:
                 s.metric = task.validation_metric
     s.eval = read_json_or_none(path / EVAL_FILE)
     return s
+
+
+def load_run_summaries(run_dirs: Iterable[str | Path]) -> list[RunSummary]:
+    """Summaries of the run folders that still exist once read, in order.
+
+    A folder can be deleted (a user's ``rm -rf``, a sweep replacing a run) between being found and being read, or
+    while its files are read; such a run is left out rather than listed half-read or failing the whole listing.
+
+    Args:
+        run_dirs: run folders, e.g. from :func:`~crisscross.runs.folders.find_runs`.
+
+    Returns:
+        One summary per folder that exists after its files were read.
+    """
+    summaries = []
+    for run_dir in run_dirs:
+        try:
+            summary = load_run_summary(run_dir)
+        except FileNotFoundError:
+            continue
+        if summary.path.is_dir():
+            summaries.append(summary)
+    return summaries
 
 
 def _last_write(run_dir: Path, status: Mapping[str, Any]) -> float | None:
