@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["AnimationResult", "animate_forecast", "available_writers"]
+__all__ = ["AnimationResult", "animate_forecast", "animate_futures", "available_writers", "closest_future"]
 
 PAST_COLOR = "0.45"
 TRUE_COLOR = "tab:blue"
@@ -166,6 +166,12 @@ def animate_forecast(truth_mm: torch.Tensor, pred_mm: torch.Tensor, parents: Seq
                 if observed else f"future +{1000.0 * (t - input_frames + 1) / fps:.0f} ms")
         caption.set_text(f"{title}\nframe {t + 1}/{frames}: {when}")
 
+    return _write_frames(plt, animation, fig, draw, frames, out_path, fps, dpi)
+
+
+def _write_frames(plt: Any, animation: Any, fig: Any, draw: Any, frames: int, out_path: Path, fps: float,
+                  dpi: int) -> AnimationResult:
+    """Draw each frame with ``draw(t)`` and hand it to the writer (or to numbered PNGs); closes ``fig``."""
     writer, writer_name, fallback = _pick_writer(animation, out_path, fps)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -183,3 +189,86 @@ def animate_forecast(truth_mm: torch.Tensor, pred_mm: torch.Tensor, parents: Seq
         return AnimationResult(folder, frames, writer_name, fallback)
     finally:
         plt.close(fig)
+
+
+def closest_future(truth_mm: torch.Tensor, futures_mm: torch.Tensor, input_frames: int) -> tuple[int, float]:
+    """The sampled future nearest the truth: ``(index, its ADE in the inputs' unit)``, as best-of-K ADE picks it.
+
+    Args:
+        truth_mm: Tensor[T, J, 3] the true window (observed then future frames).
+        futures_mm: Tensor[K, T, J, 3] the same window once per sampled future.
+        input_frames: observed frames at the start, left out of the error.
+
+    Returns:
+        The index of the future with the lowest mean joint error over the predicted frames, and that error.
+    """
+    error = (futures_mm[:, input_frames:] - truth_mm[None, input_frames:]).norm(dim=-1).mean(dim=(1, 2))  # [K]
+    best = int(error.argmin())
+    return best, float(error[best])
+
+
+def animate_futures(truth_mm: torch.Tensor, futures_mm: torch.Tensor, parents: Sequence[int], input_frames: int,
+                    out_path: str | Path, *, fps: float = 25.0, title: str = "", vertical_axis: int = 1,
+                    dpi: int = 80, figsize: tuple[float, float] = (8.0, 4.2)) -> AnimationResult:
+    """Render the ground truth beside K sampled futures of one window, overlaid in one panel.
+
+    The right panel draws every future in its own colour, thin and translucent, and the one closest to the truth
+    (the one best-of-K ADE scores, :func:`closest_future`) bold red; the observed frames are grey in both panels.
+
+    Args:
+        truth_mm: Tensor[T, J, 3] the true window (observed then future frames).
+        futures_mm: Tensor[K, T, J, 3] the window once per sampled future (first ``input_frames`` frames observed).
+        parents: parent index per joint (-1 for roots).
+        input_frames: observed frames at the start of the clip.
+        out_path: ``.gif`` or ``.mp4`` file.
+        fps, title, vertical_axis, dpi, figsize: as :func:`animate_forecast`.
+
+    Returns:
+        Where and how the clip was written.
+
+    Raises:
+        ValueError: mismatched shapes, no futures or an unsupported file type.
+    """
+    import matplotlib  # lazy: heavy, and only rendering needs it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+
+    out_path = Path(out_path)
+    if futures_mm.dim() != 4 or futures_mm.shape[0] < 1:
+        raise ValueError(f"futures must be [K, T, J, 3] with K >= 1, got {tuple(futures_mm.shape)}")
+    _check_inputs(truth_mm, futures_mm[0], parents, out_path)
+    k, frames = futures_mm.shape[:2]
+    best, best_ade = closest_future(truth_mm.float(), futures_mm.float(), input_frames)
+    truth = _plot_coords(truth_mm.detach().cpu().float(), vertical_axis).numpy()
+    futures = _plot_coords(futures_mm.detach().cpu().float(), vertical_axis).numpy()
+    bones = [(j, p) for j, p in enumerate(parents) if p >= 0]
+    titles = ("ground truth", f"{k} sampled futures (bold red: closest, ADE {best_ade:.0f} mm)")
+    fig, panels, caption = _build_figure(plt, truth, futures.reshape(k * frames, -1, 3), len(bones), dpi, figsize,
+                                         titles)
+    _, truth_lines, _ = panels[0]
+    ax = panels[1][1][0].axes
+    for line in panels[1][1]:
+        line.remove()
+    # The closest future is red and drawn last, on top; the others cycle through tab10 without its red and grey
+    # (grey marks observed frames).
+    palette = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i not in (3, 7)]
+    order = [i for i in range(k) if i != best] + [best]
+    color = {i: PRED_COLOR if i == best else palette[n % len(palette)] for n, i in enumerate(order)}
+    future_lines = {i: [ax.plot([], [], [], lw=2.2 if i == best else 0.9, alpha=1.0 if i == best else 0.55,
+                                color=color[i])[0] for _ in bones] for i in order}
+
+    def draw(t: int) -> None:
+        observed = t < input_frames
+        sets = [(truth, truth_lines, TRUE_COLOR)] + [(futures[i], future_lines[i], color[i]) for i in order]
+        for data, lines, future_color in sets:
+            for line, (j, p) in zip(lines, bones):
+                line.set_data_3d([data[t, j, 0], data[t, p, 0]], [data[t, j, 1], data[t, p, 1]],
+                                 [data[t, j, 2], data[t, p, 2]])
+                line.set_color(PAST_COLOR if observed else future_color)
+        when = f"observed frame {t + 1}/{input_frames}" if observed else (
+            f"future +{1000.0 * (t - input_frames + 1) / fps:.0f} ms")
+        caption.set_text(f"{title}\nframe {t + 1}/{frames}: {when}")
+
+    return _write_frames(plt, animation, fig, draw, frames, out_path, fps, dpi)
