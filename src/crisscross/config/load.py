@@ -20,15 +20,52 @@ import yaml
 from crisscross.config.schema import ConfigError, ExperimentConfig
 
 __all__ = ["QUICKSTART_CONFIG", "apply_overrides", "build_dataclass", "config_from_dict", "config_to_dict",
-           "dump_config", "load_config", "parse_override"]
+           "dump_config", "load_config", "parse_override", "parse_yaml", "printable_key", "read_yaml"]
 
 
 def _yaml_load_float_aware(text: str) -> Any:
-    # PyYAML follows YAML 1.1 and reads "3e-4" as a string; accept it as a float like YAML 1.2 does.
+    # PyYAML follows YAML 1.1 and reads "3e-4" as a string: parse_override's caller turns such strings into floats
+    # (_coerce_scalar_string), as YAML 1.2 reads them.
+    return parse_yaml(text)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line of a YAML error: its problem (PyYAML's message runs over several lines with the marks)."""
+    problem = getattr(err, "problem", None) or (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return " ".join(str(problem).split())
+
+
+def parse_yaml(text: str, where: str = "") -> Any:
+    """``yaml.safe_load(text)``, or a one-line :class:`ConfigError` ``"<where>[:<line>]: cannot parse YAML: ..."``.
+
+    Besides PyYAML's own errors this catches what its composer and constructors let through on hostile input:
+    ``RecursionError`` for deep nesting; ``ValueError`` for an integer of over 4300 digits or a date like
+    2001-13-01; ``AttributeError``, ``KeyError`` and the like for a scalar under an explicit tag it does not fit
+    (``!!timestamp x``, ``!!bool x``).
+    """
+    prefix = f"{where}: " if where else ""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"cannot parse YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        at = f"{where}:{mark.line + 1}: " if where and mark is not None else prefix
+        raise ConfigError(f"{at}cannot parse YAML: {_yaml_problem(err)}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError(f"{prefix}cannot parse YAML: nested too deeply") from None
+    except Exception as err:  # a constructor's int(), date() or lookup failed on a scalar (see above)
+        detail = " ".join(str(err).split())
+        raise ConfigError(f"{prefix}cannot parse YAML: a value its tag or type cannot hold "
+                          f"({type(err).__name__}{': ' + detail if detail else ''})") from None
+
+
+def read_yaml(path: Path, what: str = "file") -> Any:
+    """The YAML file ``path`` as plain values, or a one-line :class:`ConfigError` naming the file (and the line
+    where parsing failed) when it cannot be read, decoded or parsed."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read the {what} ({type(err).__name__})") from None
+    return parse_yaml(text, str(path))
 
 
 _FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -90,7 +127,10 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, str):
             value = _coerce_scalar_string(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer of over 308 digits
+                raise ConfigError(f"{key}: expected a number, got an integer too large for a float") from None
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):
@@ -107,6 +147,12 @@ def _field_names(cls: type) -> str:
     return ", ".join(f.name for f in dataclasses.fields(cls))
 
 
+def printable_key(key: str) -> str:
+    """``key`` as a message shows it: quoted when it holds a line break or another control character (a key
+    written in YAML quotes may), so that the message stays one line."""
+    return key if key.isprintable() else repr(key)
+
+
 def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -115,7 +161,7 @@ def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
         key = f"{prefix}.{k}" if prefix else str(k)
         if k not in names:
             where = f" in {prefix}" if prefix else ""
-            raise ConfigError(f"{key}: unknown key; allowed keys{where}: {_field_names(cls)}")
+            raise ConfigError(f"{printable_key(key)}: unknown key; allowed keys{where}: {_field_names(cls)}")
         kwargs[k] = _convert(v, hints[k], key)
     return cls(**kwargs)
 
@@ -157,7 +203,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"override {text!r}: empty key")
-    value = _yaml_load_float_aware(raw) if raw.strip() else ""
+    try:
+        value = _yaml_load_float_aware(raw) if raw.strip() else ""
+    except ConfigError as err:  # name the override: the YAML error alone does not say which value it is about
+        raise ConfigError(f"override {text!r}: {err}") from None
     if isinstance(value, str):
         value = _coerce_scalar_string(value)
     return key.split("."), value
@@ -174,7 +223,7 @@ def apply_overrides(values: dict[str, Any], overrides: Iterable[str]) -> dict[st
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                raise ConfigError(f"override {text!r}: {part} is not a section")
+                raise ConfigError(f"override {text!r}: {printable_key(part)} is not a section")
             node = child
         node[path[-1]] = value
     return result
@@ -203,15 +252,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            raise ConfigError(f"{where}: cannot parse YAML: {problem}") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise ConfigError(f"{path}: cannot read the config file ({type(err).__name__})") from None
+        loaded = read_yaml(path, "config file")
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
         values = loaded or {}
@@ -235,7 +276,9 @@ def _culprit(message: str, overrides: list[str]) -> str:
         name = override.split("=", 1)[0].strip()
         if name == key or key.startswith(name + ".") or name.startswith(key + "."):
             return f"command-line override {override!r}"
-    return "command-line overrides " + " ".join(overrides) if overrides else "config"
+    # repr for an override with a line break or another control character: the message stays one line
+    shown = [o if o.isprintable() else repr(o) for o in overrides]
+    return "command-line overrides " + " ".join(shown) if overrides else "config"
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

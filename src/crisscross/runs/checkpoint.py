@@ -98,10 +98,57 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
         raise CheckpointError(f"checkpoint {path} cannot be read: {load_error(err)}") from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, not a dict; "
+                              "is it a crisscross checkpoint?")
     missing = [k for k in REQUIRED_KEYS if k not in payload]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}; is it a crisscross checkpoint?")
+    problem = _entry_problem(payload)
+    if problem:
+        raise CheckpointError(f"checkpoint {path}: {problem}; is it a crisscross checkpoint?")
     return payload
+
+
+def _is_weights(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+
+
+def _entry_problem(payload: dict[str, Any]) -> str | None:
+    """What is wrong with the types of a checkpoint's entries that every reader relies on, or None.
+
+    A checkpoint is user input (a file from another machine, a damaged copy): an entry of the wrong type would
+    otherwise fail deep inside a reader as a TypeError or AttributeError. Only the entries' types are checked; a
+    reader checks what the values mean (a model name, the weights' shapes).
+    """
+    if not _is_weights(payload["model_state"]):
+        return "model_state is not a mapping of weight names to tensors"
+    if payload.get("ema_state") is not None and not _is_weights(payload["ema_state"]):
+        return "ema_state is not a mapping of weight names to tensors"
+    if not isinstance(payload["model_name"], str):
+        return f"model_name is a {type(payload['model_name']).__name__}, not a registry name"
+    if not (isinstance(payload["model_args"], dict) and all(isinstance(k, str) for k in payload["model_args"])):
+        return "model_args is not a mapping of argument names to values"
+    for key in ("config", "meta"):
+        if not isinstance(payload[key], dict):
+            return f"{key} is a {type(payload[key]).__name__}, not a mapping"
+    if payload.get("train_state") is not None and not isinstance(payload["train_state"], dict):
+        return f"train_state is a {type(payload['train_state']).__name__}, not a mapping"
+    meta = payload["meta"]
+    for key in ("input_frames", "output_frames"):
+        value = meta.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            return f"meta.{key} is {value!r}, not a number of frames"
+    joints = meta.get("predicted_joints")
+    if joints is not None and not (isinstance(joints, list | tuple) and all(isinstance(j, int | str) for j in joints)):
+        return "meta.predicted_joints is not a list of joints"
+    return None
+
+
+def _one_line(err: BaseException) -> str:
+    """``err``'s message in one line (a KeyError's without the quotes ``str`` adds)."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return " ".join(text.split()) or type(err).__name__
 
 
 def evaluation_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -254,8 +301,19 @@ def _load_backbone(model: nn.Module, weights: dict[str, torch.Tensor], src: Path
 def load_model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild the model a checkpoint describes and load its (EMA if present) weights."""
     ckpt = load_checkpoint(path)
-    meta = ckpt["meta"]
-    skeleton = skeleton_from_meta(meta)
-    model = build_model(ckpt["model_name"], ckpt["model_args"], skeleton, meta["input_frames"], meta["output_frames"])
-    model.load_state_dict(evaluation_weights(ckpt))
+    meta, name = ckpt["meta"], ckpt["model_name"]
+    frames = [k for k in ("input_frames", "output_frames") if k not in meta]
+    if frames:
+        raise CheckpointError(f"checkpoint {path}: meta lacks {', '.join(frames)}; is it a crisscross checkpoint?")
+    try:
+        skeleton = skeleton_from_meta(meta)
+        model = build_model(name, ckpt["model_args"], skeleton, meta["input_frames"], meta["output_frames"])
+    except (KeyError, ValueError, TypeError) as err:  # an unknown model or skeleton, arguments it does not take
+        raise CheckpointError(f"checkpoint {path} describes no model this version can build: "
+                              f"{_one_line(err)}") from None
+    try:
+        model.load_state_dict(evaluation_weights(ckpt))
+    except RuntimeError as err:  # torch lists every missing, unexpected or misshapen weight on lines of their own
+        raise CheckpointError(f"checkpoint {path}: its weights do not fit the {name} model it names: "
+                              f"{_one_line(err)}") from None
     return model.to(device).eval(), ckpt

@@ -13,9 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from crisscross.config.load import apply_overrides, config_from_dict
+from crisscross.config.load import apply_overrides, config_from_dict, read_yaml
 from crisscross.config.schema import ConfigError, ExperimentConfig
 from crisscross.experiments.sweep.spec import (
     EPOCH_METRICS,
@@ -50,23 +48,43 @@ def _expand_shorthands(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _read_mapping(path: Path, what: str) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{what}: cannot parse {path}: {err}") from None
+        loaded = read_yaml(path, "config file")
+    except ConfigError as err:  # one line naming the file and the line where parsing failed
+        raise ConfigError(f"{what}: {err}") from None
     if loaded is not None and not isinstance(loaded, dict):
         raise ConfigError(f"{what}: {path} must hold a mapping at the top level")
     return loaded or {}
 
 
 def _base_values(base: Path) -> dict[str, Any]:
-    if not base.is_file():
+    try:
+        found = base.is_file()
+    except OSError as err:  # e.g. a name longer than the file system allows (is_file() only hides ENOENT & co.)
+        raise ConfigError(f"base: cannot use {str(base)!r} as a config file ({err.strerror})") from None
+    if not found:
         raise ConfigError(f"base: config file {base} does not exist")
     return _read_mapping(base, "base")
 
 
+def _base_path(sweep: Path, base: str) -> Path:
+    """The base config file ``base`` names, relative to the sweep file."""
+    try:
+        return (sweep.parent / base).resolve()
+    except (OSError, ValueError):  # a NUL byte in the name, a symlink loop
+        raise ConfigError(f"base: cannot use {base!r} as a config file name") from None
+
+
 def _override_texts(values: Mapping[str, Any]) -> list[str]:
     # JSON is YAML: the config loader parses each value back exactly (strings stay strings, 1e-4 a float).
-    return [f"{k}={json.dumps(v)}" for k, v in values.items()]
+    texts = []
+    for k, v in values.items():
+        try:
+            texts.append(f"{k}={json.dumps(v)}")
+        except (TypeError, ValueError):  # YAML's dates, binary and sets, or a list that holds itself (&a [*a])
+            raise ConfigError(f"{k!r}: got a {type(v).__name__} that is no config value (expected numbers, "
+                              "strings, true/false, null, and lists or mappings of them that do not contain "
+                              "themselves)") from None
+    return texts
 
 
 def _build_config(base_values: dict[str, Any], overrides: Mapping[str, Any]) -> ExperimentConfig:
@@ -94,6 +112,10 @@ def _resolve_objective(objective: Objective, task: Task) -> Objective:
 def _resolve_space(raw: dict[str, Any], base_values: dict[str, Any],
                    overrides: dict[str, Any]) -> tuple[SearchParam, ...]:
     """The search dimensions, each choice (or range end) checked by building the base config with it."""
+    for name in raw:
+        if not str(name).isprintable():  # every message names the dimension: keep them one line
+            raise ConfigError(f"space: {str(name)!r}: expected a dotted config key or a label, without line breaks "
+                              "or other control characters")
     space = tuple(build_section(SearchParam, value, f"space.{name}", name=str(name)) for name, value in raw.items())
     for p in space:
         for value in p.candidates():
@@ -122,7 +144,7 @@ def _resolve(path: Path, raw: dict[str, Any], extra_overrides: Iterable[str]) ->
     name = file.name if file.name is not None else path.stem
     if not NAME_RE.match(name):
         raise ConfigError(f"name: expected letters, digits, '.', '_' or '-', got {name!r}")
-    base = (path.parent / file.base).resolve()
+    base = _base_path(path, file.base)
     base_values = _base_values(base)
     overrides = {**parse_overrides(file.overrides, "overrides"),
                  **parse_overrides(list(extra_overrides), "command-line overrides")}
@@ -159,9 +181,9 @@ def load_sweep(path: str | Path, extra_overrides: Iterable[str] = ()) -> SweepSp
     if not path.is_file():
         raise SweepError(f"sweep file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise SweepError(f"{path}: cannot parse YAML: {err}") from None
+        raw = read_yaml(path, "sweep file")
+    except ConfigError as err:  # one line naming the file and the line where parsing failed
+        raise SweepError(str(err)) from None
     if not isinstance(raw, dict):
         raise SweepError(f"{path}: top level: expected a mapping, got {raw!r}")
     try:

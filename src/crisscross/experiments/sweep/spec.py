@@ -38,13 +38,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crisscross.config.load import build_dataclass, parse_override
+from crisscross.config.load import build_dataclass, parse_override, printable_key
 from crisscross.config.schema import ConfigError
 
 __all__ = [
     "COUNTED_FAILURES",
     "DIRECTIONS",
     "EPOCH_METRICS",
+    "MAX_GRID_POINTS",
     "NAME_RE",
     "PARAM_TYPES",
     "PRUNERS",
@@ -71,6 +72,8 @@ EPOCH_METRICS = ("train/epoch_loss", "time/epoch_s", "time/samples_per_s", "time
 # Trial outcomes (user attribute ``outcome``) that use up the budget; ``stale``/``interrupted`` ones are retried.
 COUNTED_FAILURES = ("diverged", "error")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Most points one int dimension may have on a grid: enough for any sensible grid, few enough to list them.
+MAX_GRID_POINTS = 100_000
 
 
 class SweepError(ValueError):
@@ -95,12 +98,13 @@ def build_section(cls: type, values: Any, key: str, **fixed: Any) -> Any:
     for k in values:
         if k not in names:
             where = f" in {key}" if key else ""
-            raise ConfigError(f"{_join(key, k)}: unknown key; allowed keys{where}: {', '.join(names)}")
+            raise ConfigError(f"{printable_key(_join(key, k))}: unknown key; allowed keys{where}: {', '.join(names)}")
     return build_dataclass(cls, {**values, **fixed}, key)
 
 
 def _join(key: str, sub: Any) -> str:
     return f"{key}.{sub}" if key else str(sub)
+
 
 
 def _choice(value: Any, key: str, allowed: tuple[str, ...]) -> None:
@@ -186,7 +190,7 @@ class SearchParam:
         if isinstance(self.values, dict):
             if not self.values:
                 raise ConfigError(f"{key}.values: needs at least one label")
-            bundles = {str(label): parse_overrides(sets, f"{key}.values.{label}")
+            bundles = {str(label): parse_overrides(sets, printable_key(f"{key}.values.{label}"))
                        for label, sets in self.values.items()}
             object.__setattr__(self, "values", bundles)
             return
@@ -238,7 +242,12 @@ class SearchParam:
         if self.values is not None:
             return list(self.values)
         if self.type == "int":
-            return list(range(int(self.low), int(self.high) + 1, self.step))
+            low, high = int(self.low), int(self.high)
+            count = (high - low) // self.step + 1
+            if count > MAX_GRID_POINTS:  # a list of them would fill the memory (range 0 to 2**63)
+                raise SweepError(f"space.{self.name}: the grid sampler would try {count} values of {low}..{high}, "
+                                 f"more than {MAX_GRID_POINTS}; give explicit 'values' or a larger 'step'")
+            return list(range(low, high + 1, self.step))
         raise SweepError(f"space.{self.name}: the grid sampler needs explicit 'values' for a {self.type} parameter")
 
     def overrides(self, value: Any) -> dict[str, Any]:
