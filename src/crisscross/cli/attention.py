@@ -20,7 +20,7 @@ from crisscross.config.schema import TrackConfig
 from crisscross.data.datasets import get_dataset_info
 from crisscross.data.skeleton import get_skeleton, skeleton_from_meta
 from crisscross.models.registry import build_model, parse_model_spec
-from crisscross.runs.checkpoint import load_model_from_checkpoint, resolve_checkpoint
+from crisscross.runs.checkpoint import checkpoint_config, load_model_from_checkpoint, resolve_checkpoint
 
 __all__ = ["Source", "add_parser", "load_source", "parse_indices", "run", "source_windows"]
 
@@ -56,7 +56,7 @@ def load_source(source: str | None, model_spec: str | None, device: Any = "cpu")
     if source is not None:
         ckpt_path = resolve_checkpoint(source)
         model, ckpt = load_model_from_checkpoint(ckpt_path, device=device)
-        cfg = config_from_dict(ckpt["config"])
+        cfg = checkpoint_config(ckpt, ckpt_path)
         meta = ckpt["meta"]
         # outputs go beside a run's checkpoints; a loose checkpoint file (pretrained/, a download) is not a run folder
         run_dir = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else None

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from crisscross.config import ExperimentConfig, config_from_dict
+from crisscross.config.schema import ConfigError
 from crisscross.data.skeleton import skeleton_from_meta
 from crisscross.models.registry import build_model
 from crisscross.runs.folders import CHECKPOINTS_DIR
@@ -25,6 +27,7 @@ from crisscross.runtime import atomic_write
 __all__ = [
     "CheckpointError",
     "average_weights",
+    "checkpoint_config",
     "evaluation_weights",
     "export_checkpoint",
     "load_checkpoint",
@@ -149,6 +152,18 @@ def _one_line(err: BaseException) -> str:
     """``err``'s message in one line (a KeyError's without the quotes ``str`` adds)."""
     text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
     return " ".join(text.split()) or type(err).__name__
+
+
+def checkpoint_config(ckpt: dict[str, Any], path: str | Path) -> ExperimentConfig:
+    """The experiment config stored in checkpoint ``ckpt`` (read from ``path``), validated.
+
+    Raises:
+        CheckpointError: the stored config is not one this version accepts (one line naming the file and key).
+    """
+    try:
+        return config_from_dict(ckpt["config"])
+    except ConfigError as err:
+        raise CheckpointError(f"checkpoint {path}: its stored config: {err}") from None
 
 
 def evaluation_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -12,11 +12,10 @@ from typing import Any
 
 import torch.nn as nn
 
-from crisscross.config.load import config_from_dict
 from crisscross.config.schema import DataConfig
 from crisscross.data.registry import get_dataset_info
 from crisscross.evaluation.protocols import get_protocol
-from crisscross.runs.checkpoint import load_model_from_checkpoint, resolve_checkpoint
+from crisscross.runs.checkpoint import checkpoint_config, load_model_from_checkpoint, resolve_checkpoint
 from crisscross.runtime import select_device
 from crisscross.tasks.registry import DEFAULT_TASK, get_task
 
@@ -62,7 +61,7 @@ def evaluate_source(source: str | Path | None = None, *, model_name: str | None 
     if source is not None:
         ckpt_path = resolve_checkpoint(source)
         model, ckpt = load_model_from_checkpoint(ckpt_path)
-        cfg = config_from_dict(ckpt["config"])
+        cfg = checkpoint_config(ckpt, ckpt_path)
         meta = ckpt["meta"]
         same_dataset = dataset is None or dataset == cfg.data.dataset
         result = evaluate_model(

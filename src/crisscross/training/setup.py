@@ -20,11 +20,12 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from crisscross.config.load import config_from_dict, config_to_dict, dump_config
+from crisscross.config.load import config_to_dict, dump_config
 from crisscross.config.schema import ExperimentConfig
 from crisscross.models.registry import count_parameters, get_model_entry
 from crisscross.runs.checkpoint import (
     CheckpointError,
+    checkpoint_config,
     load_checkpoint,
     load_weights_for_finetuning,
     save_checkpoint,
@@ -194,9 +195,9 @@ def _read_resume(cfg: ExperimentConfig | None, run_dir: str | Path | None, resum
     resume = Path(resume)
     if resume.is_file():
         ckpt = load_checkpoint(resume)
-        return ckpt, config_from_dict(ckpt["config"]), resume.parent.parent
-    ckpt, _ = newest_readable_checkpoint(resume)
-    return ckpt, config_from_dict(ckpt["config"]), resume
+        return ckpt, checkpoint_config(ckpt, resume), resume.parent.parent
+    ckpt, path = newest_readable_checkpoint(resume)
+    return ckpt, checkpoint_config(ckpt, path), resume
 
 
 def newest_readable_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:

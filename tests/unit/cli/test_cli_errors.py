@@ -96,3 +96,20 @@ def test_a_damaged_checkpoint_is_one_line_without_torchs_advice(tmp_path, capsys
     assert main(["eval", str(bad)]) == 2
     err = capsys.readouterr().err
     assert fragment in err and "weights_only=False" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", [["eval"], ["attention", "--samples", "0"], ["train", "--resume"]])
+def test_a_checkpoint_with_an_invalid_stored_config_names_the_checkpoint(tmp_path, capsys, command):
+    from pathlib import Path
+
+    import torch
+
+    good = Path(__file__).resolve().parents[3] / "pretrained" / "h36m-stcformer-seed0.pt"
+    ckpt = torch.load(good, weights_only=True)
+    ckpt["config"]["train"]["epochz"] = 3  # written by another version, or edited by hand
+    bad = tmp_path / "run" / "checkpoints" / "last.pt"
+    bad.parent.mkdir(parents=True)
+    torch.save(ckpt, bad)
+    assert main([*command, str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"checkpoint {bad}: its stored config: train.epochz: unknown key" in err and err.count("\n") == 1
