@@ -6,7 +6,10 @@ registered here in this order:
 
 * ``synthetic``: embedded procedural motion (``synthetic.py``), no folder needed;
 * ``h36m``: Human3.6M exp-map files (``h36m.py``); ``cmu``: CMU-Mocap exp-map files (``cmu.py``);
-* ``npz``: user recordings (``user.py``).
+* ``npz``: user recordings (``user.py``);
+* the lifting datasets (``lifting_sources.py``);
+* ``h36m-expmap17``: the Human3.6M exp-map files in the world frame at 50 Hz on DLow's 17 joints
+  (``h36m_world17.py``), the forecasting data of the ``h36m-expmap17-*`` protocols.
 
 :func:`find_data_dir` accepts the unpacked folder, or a folder holding the dataset's archives (e.g. the shared
 ``datasets`` folder): an archive is unpacked once into ``<cache>/datasets/<archive name>`` (never into the repository)
@@ -27,6 +30,7 @@ from crisscross.data.cache import ArrayCache
 from crisscross.data.cmu import CMU_DATASET
 from crisscross.data.errors import DataError
 from crisscross.data.h36m import H36M_DATASET
+from crisscross.data.h36m_world17 import H36M_EXPMAP17_DATASET
 from crisscross.data.lifting_sources import LIFTING_DATASETS
 from crisscross.data.motion import MotionSet
 from crisscross.data.registry import (
@@ -59,7 +63,8 @@ __all__ = [
 
 DATA_ENV_VAR = "CRISSCROSS_DATA"
 
-for _entry in (SYNTHETIC_DATASET, H36M_DATASET, CMU_DATASET, NPZ_DATASET, *LIFTING_DATASETS):
+for _entry in (SYNTHETIC_DATASET, H36M_DATASET, CMU_DATASET, NPZ_DATASET, *LIFTING_DATASETS,
+               H36M_EXPMAP17_DATASET):
     register_dataset(_entry)
 
 
@@ -169,7 +174,7 @@ def load_motion(
     actions: Sequence[str] | None = None,
     use_cache: bool = True,
 ) -> MotionSet:
-    """Load one split of a dataset at its evaluation frame rate (25 fps), positions in millimetres.
+    """Load one split of a dataset at its frame rate (the entry's ``fps``), positions in millimetres.
 
     Args:
         name: a key of :data:`DATASETS`.

@@ -208,14 +208,33 @@ _DLOW_SOURCE = ("DLow (Yuan & Kitani, ECCV 2020), github.com/Khrylx/DLow motion_
                 "motion_pred/utils/dataset_h36m.py, motion_pred/cfg/h36m_nsamp50.yml")
 
 
+#: The forecasting dataset rebuilt from the exp-map files at 50 Hz on the 17 joints (``data/h36m_world17.py``).
+_EXPMAP17 = "h36m-expmap17"
+
+
+def _dlow_settings(dataset: str) -> dict:
+    """DLow's windows, lengths, frame rate, K, threshold, scored joints and subjects, on ``dataset``."""
+    return dict(dataset=dataset, input_frames=25, output_frames=100, window_rule="dlow", fps=50.0,
+                horizons_ms=STOCHASTIC_HORIZONS_MS, stride=25, split="test", samples=50, multimodal_threshold_mm=500.0,
+                skeleton=H36M_17_SKELETON.name, scored_joints=tuple(range(1, H36M_17_SKELETON.num_joints)),
+                train_subjects=("S1", "S5", "S6", "S7", "S8"), test_subjects=("S9", "S11"))
+
+
 def _stochastic_protocols() -> tuple[StochasticProtocol, ...]:
     dlow = StochasticProtocol(
-        "h36m-stochastic-25-100", "h36m-npz", 25, 100, "dlow", fps=50.0, horizons_ms=STOCHASTIC_HORIZONS_MS,
-        stride=25, split="test", samples=50, multimodal_threshold_mm=500.0, skeleton=H36M_17_SKELETON.name,
-        scored_joints=tuple(range(1, H36M_17_SKELETON.num_joints)), train_subjects=("S1", "S5", "S6", "S7", "S8"),
-        test_subjects=("S9", "S11"), source=_DLOW_SOURCE,
+        "h36m-stochastic-25-100", **_dlow_settings("h36m-npz"), source=_DLOW_SOURCE,
         description="H3.6M stochastic (DLow), 25 -> 100 frames at 50 Hz, K = 50, 17 joints (root-relative, root "
                     "not scored), a window every 25 frames of S9 S11, multi-modal threshold 0.5 m")
+    # DLow's protocol field for field, on the exp-map files rebuilt in the world frame instead of VideoPose3D's
+    # data_3d_h36m.npz: one skeleton for every subject and an integrated root, so not DLow's data.
+    expmap = StochasticProtocol(
+        f"{_EXPMAP17}-stochastic-25-100", **_dlow_settings(_EXPMAP17),
+        source="windows, lengths, K, threshold, scored joints and subjects of h36m-stochastic-25-100 (" + _DLOW_SOURCE
+               + "); data rebuilt from the Human3.6M exp-map files (crisscross.data.h36m_world17), not DLow's "
+               "processing of data_3d_h36m.npz",
+        description="DLow's protocol (25 -> 100 frames at 50 Hz, K = 50, 17 joints, root not scored, a window every "
+                    "25 frames of S9 S11, threshold 0.5 m) on the exp-map files rebuilt in the world frame: one "
+                    "skeleton for every subject, not DLow's data, figures not comparable with its tables")
     # Not a literature protocol: DLow's metrics on the deterministic protocol h36m-10-25-256 (same windows, 25 fps
     # data, the 22 predicted joints of the 32, as mpjpe22_mm). The threshold is DLow's 0.5 m carried over unchanged,
     # not recalibrated for 22 joints, so MMADE / MMFDE are not comparable with DLow's tables.
@@ -227,7 +246,7 @@ def _stochastic_protocols() -> tuple[StochasticProtocol, ...]:
                "metrics and threshold of " + _DLOW_SOURCE,
         description="H3.6M stochastic on the h36m-10-25-256 windows (S5, 25 fps, the 22 predicted joints), K = 50, "
                     "multi-modal threshold 500 mm (DLow's, not recalibrated)")
-    return dlow, short
+    return dlow, expmap, short
 
 
 @dataclass(frozen=True)
@@ -335,6 +354,12 @@ PROTOCOLS: dict[str, ForecastProtocol | LiftingProtocol] = {
                          description="user recordings, 10 -> 25 frames, predicted part every 5 frames from frame 50"),
         ForecastProtocol("npz-50-25", "npz", 50, 25, "strided", stride=5,
                          description="user recordings, 50 -> 25 frames, same future frames as npz-10-25"),
+        # The deterministic twin of h36m-expmap17-stochastic-25-100 for training runs' validation (MPJPE on S11,
+        # the val split) and for deterministic tables: the same windows, lengths and horizons.
+        ForecastProtocol(f"{_EXPMAP17}-25-100", _EXPMAP17, 25, 100, "dlow", fps=50.0,
+                         horizons_ms=STOCHASTIC_HORIZONS_MS, stride=25, split="val",
+                         description="H3.6M exp-map files at 50 Hz, 17 joints, 25 -> 100 frames, a window every 25 "
+                                     "frames (DLow's rule) of each sequence; MPJPE, for validation"),
         *_lifting_protocols(),
         *_stochastic_protocols(),
     )

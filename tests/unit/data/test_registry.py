@@ -132,7 +132,7 @@ def test_duplicate_registration_raises_and_keeps_the_first_entry(toy_dataset):
 def test_unknown_names_list_the_registered_ones(toy_dataset):
     assert DatasetInfo is DatasetEntry
     with pytest.raises(DataError, match="unknown dataset 'nope'; known datasets: synthetic, h36m, cmu, npz, h36m-npz, "
-                       "h36m-npz-cpn, h36m-expmap, h36m-expmap-noisy2d, humaneva, toy"):
+                       "h36m-npz-cpn, h36m-expmap, h36m-expmap-noisy2d, humaneva, h36m-expmap17, toy"):
         get_dataset_info("nope")
     with pytest.raises(DataError, match="known datasets"):
         unregister_dataset("nope")

@@ -81,7 +81,7 @@ def test_user_validation_errors(tmp_path: Path, arrays, message):
 
 def test_dataset_table_and_load_errors():
     assert set(DATASETS) == {"synthetic", "h36m", "cmu", "npz", "h36m-npz", "h36m-npz-cpn", "h36m-expmap",
-                             "h36m-expmap-noisy2d", "humaneva"}
+                             "h36m-expmap-noisy2d", "humaneva", "h36m-expmap17"}
     assert DATASETS["h36m"].splits == ("train", "val", "test") and DATASETS["h36m"].needs_data_dir
     with pytest.raises(DataError, match="known datasets"):
         load_motion("nope")

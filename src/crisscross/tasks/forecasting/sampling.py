@@ -17,7 +17,7 @@ import torch.nn as nn
 from crisscross.data.datasets import DATASETS
 from crisscross.data.skeleton import Skeleton
 from crisscross.evaluation.forecasting import make_predict_fn
-from crisscross.evaluation.protocols import StochasticProtocol
+from crisscross.evaluation.protocols import PROTOCOLS, StochasticProtocol
 from crisscross.evaluation.stochastic import SampleFn, deterministic_sample_fn
 
 __all__ = ["DETERMINISTIC_SAMPLER", "MODEL_SAMPLER", "check_stochastic_loader", "is_stochastic", "make_sample_fn"]
@@ -102,17 +102,27 @@ def make_sample_fn(model: nn.Module, skeleton: Skeleton, output_frames: int | No
 
 
 def check_stochastic_loader(protocol: StochasticProtocol) -> None:
-    """Fail early, in one line, when no forecasting data loader gives the protocol's frame rate and skeleton.
+    """Fail early, in one line, when the protocol's dataset has no forecasting loader at its frame rate and skeleton.
+
+    The protocol's own dataset must be registered for the forecasting task at ``protocol.fps`` on
+    ``protocol.skeleton``: another dataset at the same rate and skeleton is different data (``h36m-expmap17`` is
+    not DLow's ``h36m-npz``), with a protocol of its own.
 
     Raises:
-        ValueError: no registered forecasting dataset is at ``protocol.fps`` on ``protocol.skeleton`` (the
-            case of ``h36m-stochastic-25-100``, whose ``h36m-npz`` entry is the lifting task's loader).
+        ValueError: the protocol's dataset is not such an entry (the case of ``h36m-stochastic-25-100``, whose
+            ``h36m-npz`` entry is the lifting task's loader); the message names the protocols that do have data.
     """
-    if any(entry.task == "forecasting" and entry.skeleton == protocol.skeleton
-           and abs(float(entry.fps) - protocol.fps) < 1e-6 for entry in DATASETS.values()):
+    entry = DATASETS.get(protocol.dataset)
+    if (entry is not None and entry.task == "forecasting" and entry.skeleton == protocol.skeleton
+            and abs(float(entry.fps) - protocol.fps) < 1e-6):
         return
-    others = [name for name, entry in DATASETS.items() if name == protocol.dataset and entry.task != "forecasting"]
-    have = f"; '{others[0]}' is registered for the {DATASETS[others[0]].task} task only" if others else ""
+    have = f"; '{protocol.dataset}' is registered for the {entry.task} task only" if (
+        entry is not None and entry.task != "forecasting") else ""
+    usable = [p.name for p in PROTOCOLS.values()
+              if isinstance(p, StochasticProtocol) and p.name != protocol.name and p.skeleton == protocol.skeleton
+              and abs(p.fps - protocol.fps) < 1e-6 and p.dataset in DATASETS
+              and DATASETS[p.dataset].task == "forecasting"]
+    alternative = f"; at this frame rate and skeleton, with a data loader: {', '.join(usable)}" if usable else ""
     raise ValueError(f"protocol {protocol.name!r} needs {protocol.dataset} motion as a forecasting MotionSet at "
                      f"{protocol.fps:g} Hz on the {protocol.skeleton} skeleton, and no data loader provides one yet"
-                     f"{have} (see docs/stochastic.md, 'What the data layer must provide')")
+                     f"{have} (see docs/stochastic.md, 'What the data layer provides'){alternative}")

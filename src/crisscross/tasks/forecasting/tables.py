@@ -12,6 +12,7 @@ from typing import Any
 from tabulate import tabulate
 
 from crisscross.evaluation.forecasting import PREDICTED_JOINTS_KEY
+from crisscross.evaluation.protocols import PROTOCOLS
 
 __all__ = [
     "action_table",
@@ -24,6 +25,8 @@ __all__ = [
 
 # DLow's own setting, named where a stochastic table is not in it (its figures are then not comparable).
 _DLOW_SETTING = "DLow scores 16 of 17 joints at 50 Hz, 25 -> 100 frames, S9 S11, K = 50, in metres"
+# DLow's data (VideoPose3D's data_3d_h36m.npz); the same settings on other data are not DLow's tables either.
+_DLOW_DATASET = PROTOCOLS["h36m-stochastic-25-100"].dataset
 # The rows of the per-horizon stochastic table: result key (mm) and row label; {k} is K.
 _STOCHASTIC_HORIZON_ROWS = (
     ("ade_by_horizon_mm", "ADE, best of {k} (first h frames)"),
@@ -95,6 +98,9 @@ def stochastic_heading(result: Mapping[str, Any], label: str | None = None, *, s
     elif result.get("protocol_dataset") not in (None, result.get("dataset")):
         lines.append(f"the data is {result['dataset']}, not the protocol's {result['protocol_dataset']}: not "
                      "comparable with DLow's tables")
+    elif result.get("protocol_dataset") not in (None, _DLOW_DATASET):
+        lines.append(f"DLow's windows, K, threshold and joints on {result['protocol_dataset']}, not DLow's data "
+                     f"({_DLOW_DATASET}): ADE/FDE/MMADE/MMFDE are not comparable with DLow's tables")
     else:
         lines.append("DLow's setting; DLow reports metres: divide these millimetres by 1000 to compare")
     if sampler and "sampler" in result:
