@@ -29,11 +29,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["AttentionRecord", "AttentionSink", "attend", "capture_attention", "explicit_attention"]
+__all__ = ["AttentionRecord", "AttentionSink", "attend", "capture_attention", "explicit_attention", "fast_layouts",
+           "fast_layouts_enabled"]
 
 # Set only inside ``explicit_attention()``. A plain module global: torch.compile guards on it (and recompiles if it
 # flips).
 _explicit = False
+# Cleared only inside ``fast_layouts(False)``: the plain layouts of the explicit path and the criss-cross layers (the
+# reference the fast ones are tested and timed against, in one process: benchmarks/bench_mfu.py).
+_fast = True
+# Softmax rows shorter than this run transposed (see ``attend``): PyTorch's CPU kernel for the last axis vectorises
+# along the row, and rows shorter than one AVX-512 vector of fp32 take a slow path.
+_SHORT_ROW = 16
 
 
 @dataclass(frozen=True)
@@ -103,12 +110,17 @@ def attend(
             attn_mask=mask, dropout_p=dropout_p, is_causal=causal,
         )
         return out.view(b, g, h, lq, -1)
+    if _fast and sink is None and dropout_p == 0.0 and k.shape[-2] < _SHORT_ROW:
+        return _attend_short_keys(q, k, v, causal=causal, mask=mask)
     scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
     if causal:
         lq, lk = q.shape[-2], k.shape[-2]
         mask = torch.ones(lq, lk, dtype=torch.bool, device=q.device).tril()
     if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
+        # In place on the fresh scores under the fast layouts (the product's backward needs its inputs, not its
+        # output): the out-of-place fill copies the scores first.
+        fill = scores.masked_fill_ if _fast and sink is None else scores.masked_fill
+        scores = fill(~mask, float("-inf"))
     weights = _softmax(scores)
     if sink is not None:
         sink.add(kind, mode, weights)
@@ -117,14 +129,35 @@ def attend(
     return weights @ v
 
 
-def _softmax(scores: Tensor) -> Tensor:
-    """Softmax over the last axis, computed in fp32 and returned in ``scores``' dtype.
+def _attend_short_keys(q: Tensor, k: Tensor, v: Tensor, *, causal: bool, mask: Tensor | None) -> Tensor:
+    """The explicit attention of :func:`attend` with the scores computed transposed, ``[..., L_k, L_q]``.
+
+    Same products and the same fp32 softmax, so the same numbers to float rounding; only the layout differs. Why:
+    PyTorch's CPU softmax over the last axis handles rows shorter than one fp32 vector (16) in a slow path, forward
+    and backward; over the second-to-last axis it vectorises across the rows instead. For the default STCFormer at
+    batch 256 (one thread) the softmax of the encoder's 10 x 10 temporal scores took 41.6 against 7.4 ms forward +
+    backward, that of the cross-attention's 25 x 10 scores 105 against 15 ms; for rows of 22 and 25 the plain
+    layout is as fast or faster, so it stays. The transposes feed the batched matmuls as transposed operands (no
+    copies).
+    """
+    scores_t = k @ (q * (1.0 / math.sqrt(q.shape[-1]))).transpose(-2, -1)  # [..., L_k, L_q]
+    if causal:
+        lq, lk = q.shape[-2], k.shape[-2]
+        mask = torch.ones(lq, lk, dtype=torch.bool, device=q.device).tril()
+    if mask is not None:
+        scores_t = scores_t.masked_fill_(~mask.transpose(0, 1), float("-inf"))  # fresh scores: in place
+    weights_t = _softmax(scores_t, dim=-2)
+    return weights_t.transpose(-2, -1) @ v
+
+
+def _softmax(scores: Tensor, dim: int = -1) -> Tensor:
+    """Softmax over ``dim``, computed in fp32 and returned in ``scores``' dtype.
 
     Why fp32: besides the accuracy, PyTorch's CPU softmax is slow on bf16 rows as short as these: forward and
     backward took 2.5x as long as casting to fp32 and back for the default STCFormer's 22 x 22 spatial scores and
     1.6x for its 25 x 25 temporal ones at batch 256 (``benchmarks/bench_softmax.py`` on the development CPU).
     """
-    return scores.softmax(dim=-1, dtype=torch.float32).to(scores.dtype)
+    return scores.softmax(dim=dim, dtype=torch.float32).to(scores.dtype)
 
 
 @contextmanager
@@ -136,6 +169,29 @@ def explicit_attention(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         _explicit = previous
+
+
+@contextmanager
+def fast_layouts(enabled: bool = True) -> Iterator[None]:
+    """Inside ``fast_layouts(False)`` the explicit attention and the criss-cross layers run their plain layouts.
+
+    The fast layouts (the default) compute the same numbers to float rounding: the softmax of short score rows in
+    the layout PyTorch's CPU kernel vectorises (:func:`_attend_short_keys`), the causal mask filled in place, and the
+    criss-cross SPE convolutions on channels-last input (``CrissCrossAttention._spe_conv_channels_last``). The switch
+    exists so that ``benchmarks/bench_mfu.py`` and the tests can run both in one process. Weights and state-dict
+    names are the same either way.
+    """
+    global _fast
+    previous, _fast = _fast, enabled
+    try:
+        yield
+    finally:
+        _fast = previous
+
+
+def fast_layouts_enabled() -> bool:
+    """Whether the fast layouts are on (see :func:`fast_layouts`)."""
+    return _fast
 
 
 @contextmanager

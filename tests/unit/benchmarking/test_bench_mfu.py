@@ -1,0 +1,41 @@
+"""benchmarks/bench_mfu.py runs both layouts in one process and prints their MFU and the ratio."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+SCRIPT = REPO / "benchmarks" / "bench_mfu.py"
+
+
+@pytest.mark.integration
+def test_prints_baseline_and_fast_rows_with_mfu_and_equal_first_losses():
+    out = subprocess.run([sys.executable, str(SCRIPT), "--batch-size", "4", "--rounds", "1", "--steps", "1",
+                          "--warmup", "1", "--threads", "1"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                         cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    ceiling = next(float(line.split()[3].replace(",", "")) for line in lines if line.startswith("bf16 matmul ceiling"))
+    assert ceiling > 0
+    assert any(line.startswith("load average at the end:") for line in lines)
+    rows = {cells[0]: cells for cells in ([c.strip() for c in line.strip("|").split("|")] for line in lines
+                                          if line.startswith(("| baseline", "| fast")))}
+    assert set(rows) == {"baseline", "fast"}
+    assert rows["baseline"][6] == rows["baseline"][8] == "1.00x"
+    for cells in rows.values():
+        assert cells[1] == "bf16"
+        gflops, mfu = float(cells[4].replace(",", "")), float(cells[5])
+        assert mfu == pytest.approx(100 * gflops / ceiling, rel=0.02, abs=0.05)
+        assert float(cells[7]) == pytest.approx(mfu, rel=0.02, abs=0.05)  # one round: best = median
+    # Same initial weights and batch, same numbers to float rounding: the first losses agree.
+    assert float(rows["fast"][9]) == pytest.approx(float(rows["baseline"][9]), rel=1e-2)
+
+
+def test_rejects_an_unknown_variant():
+    out = subprocess.run([sys.executable, str(SCRIPT), "--variants", "baseline,turbo"], capture_output=True,
+                         text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 2 and "unknown 'turbo'" in out.stderr
