@@ -23,8 +23,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import fuzzing
 import pytest
 import yaml
+from fuzzing import HUGE_INTS
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -88,7 +90,6 @@ def override_names(overrides: Sequence[str]) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------------------
 # Strategies
 
-HUGE_INTS = st.sampled_from([2**63, -(2**63) - 1, 2**64 + 1, 10**400, -(10**400)])
 ODD_STRINGS = st.sampled_from(["", " ", "3e-4", "1e999", "nan", ".inf", "true", "null", "~", "adam", "cuda:0",
                                "a,b", "x" * 300, "\x00", "\u00e9", "\n", "a\nb", "{", "[1", "'"])
 YAML_SCALARS = (st.none() | st.booleans() | st.integers() | HUGE_INTS | st.floats() | st.text(max_size=8)
@@ -102,31 +103,8 @@ YAML_JUNK = st.recursive(
 
 
 def mutate(draw: st.DrawFn, value: Any) -> Any:
-    """``value`` (nested dicts and lists) with at most one thing broken at one level: kept, replaced by junk,
-    emptied, wrapped in a list, or (for a container) losing an entry or gaining one."""
-    if isinstance(value, dict) and value and draw(st.booleans()):
-        key = draw(st.sampled_from(list(value)))
-        return {**value, key: mutate(draw, value[key])}
-    if isinstance(value, list) and value and draw(st.booleans()):
-        index = draw(st.integers(0, len(value) - 1))
-        return [*value[:index], mutate(draw, value[index]), *value[index + 1:]]
-    how = draw(st.sampled_from(("keep", "junk", "drop", "extra", "empty", "wrap")))
-    if how == "junk":
-        return draw(YAML_JUNK)
-    if how == "drop" and isinstance(value, dict) and value:
-        key = draw(st.sampled_from(list(value)))
-        return {k: v for k, v in value.items() if k != key}
-    if how == "drop" and isinstance(value, list) and value:
-        return value[1:]
-    if how == "extra" and isinstance(value, dict):
-        return {**value, draw(KEYS): draw(YAML_JUNK)}
-    if how == "extra" and isinstance(value, list):
-        return [*value, draw(YAML_JUNK)]
-    if how == "empty":
-        return type(value)() if isinstance(value, list | dict | str) else None
-    if how == "wrap":
-        return [value]
-    return value
+    """``value`` with at most one thing broken at one level (:func:`fuzzing.mutate`)."""
+    return fuzzing.mutate(draw, value, YAML_JUNK, KEYS)
 
 
 def set_dotted(values: dict[str, Any], key: str, value: Any) -> dict[str, Any]:

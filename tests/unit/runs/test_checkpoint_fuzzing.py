@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import fuzzing
 import pytest
 import torch
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
@@ -138,36 +139,19 @@ JUNK = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dict
                     | st.tuples(inner), max_leaves=8)
 
 
+def _break_tensor(draw: st.DrawFn, value: Any) -> Any:
+    """A tensor reshaped or retyped; anything else unchanged."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    return draw(st.sampled_from([value[:1], value.flatten(), value.unsqueeze(0), value.double(), value.long(),
+                                 value.bool(), value.to(torch.complex64), torch.zeros(0), value.t().contiguous()
+                                 if value.dim() == 2 else value]))
+
+
 def mutate(draw: st.DrawFn, value: Any) -> Any:
-    """``value`` (nested dicts, lists and tensors) with at most one thing broken at one level: kept, replaced by
-    junk, emptied, wrapped in a list, reshaped or retyped (a tensor), or (a container) losing or gaining an entry."""
-    if isinstance(value, dict) and value and draw(st.booleans()):
-        key = draw(st.sampled_from(list(value)))
-        return {**value, key: mutate(draw, value[key])}
-    if isinstance(value, list) and value and draw(st.booleans()):
-        index = draw(st.integers(0, len(value) - 1))
-        return [*value[:index], mutate(draw, value[index]), *value[index + 1:]]
-    how = draw(st.sampled_from(("keep", "junk", "drop", "extra", "empty", "wrap", "tensor")))
-    if how == "junk":
-        return draw(JUNK)
-    if how == "drop" and isinstance(value, dict) and value:
-        key = draw(st.sampled_from(list(value)))
-        return {k: v for k, v in value.items() if k != key}
-    if how == "drop" and isinstance(value, list) and value:
-        return value[1:]
-    if how == "extra" and isinstance(value, dict):
-        return {**value, draw(KEYS): draw(JUNK)}
-    if how == "extra" and isinstance(value, list):
-        return [*value, draw(JUNK)]
-    if how == "empty":
-        return type(value)() if isinstance(value, list | dict | str) else None
-    if how == "wrap":
-        return [value]
-    if how == "tensor" and isinstance(value, torch.Tensor):
-        return draw(st.sampled_from([value[:1], value.flatten(), value.unsqueeze(0), value.double(), value.long(),
-                                     value.bool(), value.to(torch.complex64), torch.zeros(0), value.t().contiguous()
-                                     if value.dim() == 2 else value]))
-    return value
+    """``value`` (nested dicts, lists and tensors) with at most one thing broken at one level
+    (:func:`fuzzing.mutate`, plus a tensor reshaped or retyped)."""
+    return fuzzing.mutate(draw, value, JUNK, KEYS, leaf=_break_tensor)
 
 
 def torch_bytes(value: Any) -> bytes:
