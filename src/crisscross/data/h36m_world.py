@@ -259,8 +259,19 @@ def world_positions(values: np.ndarray, skeleton: Skeleton = H36M_SKELETON, head
 
 
 def world_file(path: str | Path) -> np.ndarray:
-    """Array[T, 32, 3] float32 mm: the world-frame positions of one exp-map file (:func:`world_positions`)."""
-    return world_positions(read_expmap_text(path, H36M_SKELETON.num_angle_values))
+    """Array[T, 32, 3] float32 mm: the world-frame positions of one exp-map file (:func:`world_positions`).
+
+    Raises:
+        DataError: the file cannot be read, or its values are so large that the poses are not finite numbers.
+    """
+    try:
+        world = world_positions(read_expmap_text(path, H36M_SKELETON.num_angle_values))
+    except np.linalg.LinAlgError:  # the floor fit's SVD, on poses that are not finite
+        world = None
+    if world is None or not np.isfinite(world).all():
+        # Finite but huge values (say 1e300) overflow in the rotations and the root integration.
+        raise DataError(f"{path}: exp-map values too large: the poses they give are not finite numbers")
+    return world
 
 
 def world_sequence_paths(
