@@ -35,7 +35,7 @@ from dataclasses import replace
 import torch
 from tabulate import tabulate
 
-from crisscross.benchmarking.ceiling import ceiling_unsupported, measure_matmul_ceiling, mfu_pct
+from crisscross.benchmarking.ceiling import measure_ceilings, mfu_pct
 from crisscross.benchmarking.environment import device_name
 from crisscross.benchmarking.flops import train_flops
 from crisscross.config.schema import ExperimentConfig
@@ -127,14 +127,7 @@ def main() -> None:
           f"model {args.model}, batch {args.batch_size}, {args.input_frames} -> {args.output_frames} frames; "
           f"load average {load_avg()}")
 
-    ceilings = {}
-    for prec in precisions:
-        reason = ceiling_unsupported(prec, device)
-        if reason is not None:
-            print(f"{prec}: {reason}; no MFU for it")
-            continue
-        ceilings[prec] = measure_matmul_ceiling(prec, device)
-        print(ceilings[prec].describe())
+    ceilings = measure_ceilings(precisions, device)
     print(f"load average after the ceilings: {load_avg()}")
 
     joints = len(get_skeleton("h36m").predicted)

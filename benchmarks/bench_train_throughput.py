@@ -52,8 +52,7 @@ from torch.utils.data import DataLoader, Dataset
 from crisscross.benchmarking.ceiling import (
     MatmulCeiling,
     achieved_gflops_per_s,
-    ceiling_unsupported,
-    measure_matmul_ceiling,
+    measure_ceilings,
     mfu_pct,
 )
 from crisscross.benchmarking.environment import device_name
@@ -148,18 +147,6 @@ def throughput_columns(samples_per_s: float, flops_per_sample: float, ceiling: M
     mfu = f"{mfu_pct(achieved, ceiling.ceiling_gflops_per_s):.2f}" if ceiling is not None else ""
     return [f"{achieved:,.2f}", mfu]
 
-
-def measure_ceilings(precisions: list[str], device: torch.device) -> dict[str, MatmulCeiling]:
-    """The matmul ceiling of each precision on ``device`` (those :func:`ceiling_unsupported` allows), printed."""
-    ceilings = {}
-    for prec in dict.fromkeys(precisions):
-        reason = ceiling_unsupported(prec, device)
-        if reason is not None:
-            print(f"{prec}: {reason}; no MFU for it")
-            continue
-        ceilings[prec] = measure_matmul_ceiling(prec, device)
-        print(ceilings[prec].describe())
-    return ceilings
 
 
 def bench_config(path: str, args: argparse.Namespace, device: torch.device,

@@ -37,6 +37,7 @@ __all__ = [
     "achieved_gflops_per_s",
     "ceiling_unsupported",
     "matmul_flops",
+    "measure_ceilings",
     "measure_matmul_ceiling",
     "mfu_pct",
 ]
@@ -189,3 +190,26 @@ def mfu_pct(achieved: float, ceiling: float) -> float:
     if not (ceiling > 0 and math.isfinite(ceiling)):
         raise ValueError(f"ceiling must be a positive finite GFLOP/s, got {ceiling}")
     return 100.0 * achieved / ceiling
+
+
+def measure_ceilings(precisions: Sequence[str], device: torch.device | str,
+                     report: Callable[[str], None] = print) -> dict[str, MatmulCeiling]:
+    """The matmul ceiling of each precision on ``device``, once each, in order; for the benchmark scripts.
+
+    Args:
+        precisions: precision names (repeats are measured once).
+        device: where to measure.
+        report: gets one line per precision: the ceiling (:meth:`MatmulCeiling.describe`), or why there is none.
+
+    Returns:
+        ``{precision: ceiling}`` for the precisions :func:`ceiling_unsupported` allows on ``device``.
+    """
+    ceilings = {}
+    for prec in dict.fromkeys(precisions):
+        reason = ceiling_unsupported(prec, device)
+        if reason is not None:
+            report(f"{prec}: {reason}; no MFU for it")
+            continue
+        ceilings[prec] = measure_matmul_ceiling(prec, device)
+        report(ceilings[prec].describe())
+    return ceilings

@@ -155,3 +155,11 @@ def test_sweep_rows_carry_achieved_gflops_and_mfu() -> None:
     assert row["mfu_pct"] == pytest.approx(100 * row["achieved_gflops_per_s"] / 1000.0)
     assert row["ceiling_gflops_per_s"] == 1000.0
 
+
+
+def test_measure_ceilings_measures_each_precision_once_and_says_why_not() -> None:
+    from crisscross.benchmarking.ceiling import measure_ceilings
+
+    lines: list[str] = []
+    assert measure_ceilings(["fp16", "fp16"], "cpu", report=lines.append) == {}
+    assert len(lines) == 1 and lines[0].startswith("fp16: ") and "no MFU" in lines[0]
