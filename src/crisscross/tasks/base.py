@@ -48,6 +48,11 @@ class Task(Protocol):
         """The evaluation protocol ``name`` (or the dataset's default), checked against the model's windows."""
         ...
 
+    def check_select_metric(self, protocol: Any, path: str | None) -> None:
+        """Raise a ``ConfigError`` naming ``eval.select_metric`` unless results under ``protocol`` hold ``path``
+        (``None``: :attr:`select_metric`), so a bad selection figure fails before training, not after an epoch."""
+        ...
+
     def default_frames(self, dataset: str) -> tuple[int, int]:
         """``(input, output)`` frames for a weight-free model evaluated on ``dataset`` without a protocol."""
         ...

@@ -292,8 +292,9 @@ def setup(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None,
     ckpt, cfg, run_dir = _read_resume(cfg, run_dir, resume)
     device, rank, world = _configure_process(cfg)
     task, d = get_task(cfg.task), cfg.data
-    train_set, val_set = task.load_split(d, d.train_split), task.load_split(d, d.val_split)
     protocol = task.resolve_protocol(d.dataset, d.input_frames, d.output_frames, cfg.eval.protocol)
+    task.check_select_metric(protocol, cfg.eval.select_metric)  # before the data load, not after an epoch
+    train_set, val_set = task.load_split(d, d.train_split), task.load_split(d, d.val_split)
     model = task.build_model(cfg.model.name, cfg.model.args, train_set, d.input_frames, d.output_frames).to(device)
     if cfg.train.init_from is not None and ckpt is None:  # a resumed run already holds its own weights
         meta = task.checkpoint_meta(train_set, d, protocol)

@@ -237,3 +237,15 @@ def test_a_human36m_lifter_trains_on_the_npz_files_and_eval_gives_the_standard_t
     # S9 and S11 in 4 cameras, S11 Directions dropped as VideoPose3D drops it; every frame scored
     assert saved["num_frames"] == 4 * 30 * 5 and saved["actions"] == ["Walking", "Eating", "Directions"]
     assert saved["mpjpe_mm"]["mean"] > 0 and saved["p_mpjpe_mm"]["mean"] <= saved["mpjpe_mm"]["mean"] + 1e-6
+
+
+def test_a_selection_figure_a_lifting_result_lacks_is_refused_before_training():
+    task = LiftingTask()
+    by_subject = get_protocol("humaneva-lift-27")
+    for path in (None, "p_mpjpe_mm.mean", "mpjve_mm.per_action.Walking", "per_subject.Validate/S1.mpjpe_mm.mean"):
+        task.check_select_metric(by_subject, path)
+    for path in ("mpjpe_mm", "mpjpe22_mm.mean.avg", "per_subject.S1", "ade"):
+        with pytest.raises(ValueError, match=rf"^eval.select_metric: '{path}' is no figure of a lifting result"):
+            task.check_select_metric(by_subject, path)
+    with pytest.raises(ValueError, match=r"'per_subject.S9.mpjpe_mm.mean' is no figure .* under h36m-lift-27"):
+        task.check_select_metric(get_protocol("h36m-lift-27"), "per_subject.S9.mpjpe_mm.mean")

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from crisscross.cli.main import main
+from crisscross.config import ConfigError
 from crisscross.data.datasets import load_motion
 from crisscross.data.skeleton import H36M_SKELETON
 from crisscross.evaluation.forecasting import PREDICTED_JOINTS_KEY, evaluate_forecaster, make_predict_fn
@@ -187,3 +188,41 @@ def test_samples_and_seed_are_refused_under_a_deterministic_protocol(walking, ca
     assert "--samples applies to stochastic protocols only" in capsys.readouterr().err
     with pytest.raises(ValueError, match="stochastic protocols only"):
         TASK.evaluate(_model("zero-velocity"), walking, DETERMINISTIC, device="cpu", batch_size=8, seed=1)
+
+
+def test_a_stochastic_validation_protocol_needs_a_best_of_k_selection_figure_before_any_data_is_loaded():
+    stochastic = TASK.resolve_protocol("synthetic", 10, 25, "h36m-stochastic-10-25")
+    with pytest.raises(ConfigError, match=r"^eval.select_metric: protocol h36m-stochastic-10-25 is stochastic.*"
+                                          r"eval.select_metric=ade"):
+        TASK.check_select_metric(stochastic, None)
+    for path in ("ade", "mmfde_mm", "ade_by_horizon.1000", "mpjpe_first_sample_by_horizon_mm.avg"):
+        TASK.check_select_metric(stochastic, path)
+    with pytest.raises(ConfigError, match=r"'apd'.*APD is a diversity"):
+        TASK.check_select_metric(stochastic, "apd")
+    for path in ("ade_by_horizon.999", f"{PREDICTED_JOINTS_KEY}.mean.avg", "ade.avg"):
+        with pytest.raises(ConfigError, match=rf"^eval.select_metric: '{path}' is no error of a stochastic result"):
+            TASK.check_select_metric(stochastic, path)
+    deterministic = TASK.resolve_protocol("synthetic", 10, 25, "h36m-10-25-256")
+    for path in (None, f"{PREDICTED_JOINTS_KEY}.mean.400", "mpjpe32_mm.per_action.walking.avg"):
+        TASK.check_select_metric(deterministic, path)
+    for path in ("ade", f"{PREDICTED_JOINTS_KEY}.mean", f"{PREDICTED_JOINTS_KEY}.mean.420"):
+        with pytest.raises(ConfigError, match=rf"'{path}' is no figure of a deterministic result under h36m-10-25"):
+            TASK.check_select_metric(deterministic, path)
+
+
+def test_training_under_a_stochastic_protocol_fails_at_once_without_and_selects_by_ade_with_a_figure(tmp_path,
+                                                                                                     capsys):
+    base = ["train", "--config", "configs/forecast/synthetic_small.yaml", "model.name=humor-cvae",
+            "model.args={latent_size: 4, prior_hidden: [16], posterior_hidden: [16], decoder_hidden: [16]}",
+            "eval.protocol=h36m-stochastic-10-25", "data.actions=[walking]", "train.max_steps=2", "train.epochs=1",
+            "train.progress=false", f"track.root={tmp_path}", "track.name=stoch"]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "eval.select_metric: protocol h36m-stochastic-10-25 is stochastic" in err
+    assert not (tmp_path / "stoch").exists()  # no run folder: it failed before the data load
+    assert main([*base, "eval.select_metric=ade"]) == 0
+    (run,) = (tmp_path / "stoch").iterdir()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    val = [row for row in rows if "val/ade" in row]
+    assert len(val) == 1 and val[0]["val/ade"] == val[0]["val/ade_mm"] > 0 and val[0]["val/apd_mm"] > 0
+    assert (run / "checkpoints" / "best.pt").is_file()

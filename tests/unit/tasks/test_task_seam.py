@@ -44,6 +44,10 @@ class ReconstructionTask:
     def resolve_protocol(self, dataset, input_frames, output_frames, name=None):
         return SimpleNamespace(name=name or f"{dataset}-reconstruct-{input_frames}", frames=input_frames)
 
+    def check_select_metric(self, protocol, path):
+        if path not in (None, "mpjpe_mm"):
+            raise ValueError(f"eval.select_metric: {path!r} is not mpjpe_mm")
+
     def build_model(self, name, args, dataset, input_frames, output_frames):
         return build_model(name, dict(args), dataset.skeleton, input_frames, input_frames)
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from crisscross.config.schema import DataConfig, TrainConfig
+from crisscross.config.schema import ConfigError, DataConfig, TrainConfig
 from crisscross.data.datasets import load_motion
 from crisscross.data.motion import MotionSet
 from crisscross.data.skeleton import skeleton_to_dict
@@ -56,6 +56,11 @@ __all__ = ["SELECT_METRIC", "VALIDATION_METRIC", "ForecastingTask"]
 SELECT_METRIC = f"{PREDICTED_JOINTS_KEY}.mean.avg"
 VALIDATION_METRIC = "val/mpjpe22_avg_mm"
 _MM_PER_M = 1000.0
+# Best-of-K errors of a stochastic result that can select checkpoints (lower is better; APD is a diversity), and
+# its per-horizon figures (``<name>.<ms>`` or ``<name>.avg``); each also under ``<name>_mm``.
+_STOCHASTIC_SELECTABLE = ("ade", "fde", "mmade", "mmfde")
+_STOCHASTIC_BY_HORIZON = ("ade_by_horizon", "fde_by_horizon", "mpjpe_sample_mean_by_horizon",
+                          "mpjpe_first_sample_by_horizon")
 
 
 class ForecastingTask:
@@ -85,6 +90,39 @@ class ForecastingTask:
             check_stochastic_loader(protocol)
         check_protocol_fits(protocol, input_frames, output_frames)
         return protocol
+
+    def check_select_metric(self, protocol: ForecastProtocol, path: str | None) -> None:
+        """Fail before training when validation under ``protocol`` cannot select checkpoints by ``path``.
+
+        ``path`` is ``eval.select_metric`` (``None``: :data:`SELECT_METRIC`). A stochastic protocol's result has no
+        MPJPE table, so it needs one of its best-of-K errors named (``ade``, ``fde``, ``mmade``, ``mmfde`` or a
+        per-horizon figure such as ``ade_by_horizon.1000``); a deterministic one takes ``mpjpe22_mm`` or
+        ``mpjpe32_mm`` paths. Raises :class:`ConfigError` naming ``eval.select_metric``.
+        """
+        horizons = ("avg", *(str(ms) for ms in protocol.horizons_ms))
+        parts = (path or SELECT_METRIC).split(".")
+        if isinstance(protocol, StochasticProtocol):
+            if path is None:
+                raise ConfigError(f"eval.select_metric: protocol {protocol.name} is stochastic, so validation has "
+                                  f"no MPJPE table to select checkpoints by; name a best-of-K error "
+                                  f"({', '.join(_STOCHASTIC_SELECTABLE)}; e.g. eval.select_metric=ade) or validate "
+                                  f"under a deterministic protocol")
+            name = parts[0].removesuffix("_mm")
+            ok = (len(parts) == 1 and name in _STOCHASTIC_SELECTABLE) or (
+                len(parts) == 2 and name in _STOCHASTIC_BY_HORIZON and parts[1] in horizons)
+            if not ok:
+                raise ConfigError(f"eval.select_metric: {path!r} is no error of a stochastic result under "
+                                  f"{protocol.name}; expected one of {', '.join(_STOCHASTIC_SELECTABLE)} or "
+                                  f"<{'|'.join(_STOCHASTIC_BY_HORIZON)}>.<{'|'.join(horizons)}>"
+                                  + (" (APD is a diversity: higher is not worse)" if name == "apd" else ""))
+            return
+        ok = parts[0] in (PREDICTED_JOINTS_KEY, FULL_JOINTS_KEY) and (
+            (len(parts) == 3 and parts[1] == "mean" and parts[2] in horizons)
+            or (len(parts) == 4 and parts[1] == "per_action" and parts[3] in horizons))
+        if not ok:
+            raise ConfigError(f"eval.select_metric: {path!r} is no figure of a deterministic result under "
+                              f"{protocol.name}; expected <{PREDICTED_JOINTS_KEY}|{FULL_JOINTS_KEY}>.mean."
+                              f"<{'|'.join(horizons)}> or <...>.per_action.<action>.<avg|ms>, e.g. {SELECT_METRIC}")
 
     def default_frames(self, dataset: str) -> tuple[int, int]:
         """``(input, output)`` frames of a model evaluated without a protocol: the literature's 10 -> 25."""

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 from tabulate import tabulate
 
-from crisscross.config.schema import DataConfig, TrainConfig
+from crisscross.config.schema import ConfigError, DataConfig, TrainConfig
 from crisscross.data.datasets import load_motion
 from crisscross.data.lifting import LiftingSet
 from crisscross.data.skeleton import skeleton_to_dict
@@ -58,6 +58,21 @@ class LiftingTask:
                              f"datasets have lifting protocols: {', '.join(self._datasets())}")
         dataset.source = {"data_dir": data.data_dir, "cache_dir": data.cache_dir}
         return dataset
+
+    def check_select_metric(self, protocol: LiftingProtocol, path: str | None) -> None:
+        """Fail before training unless ``path`` (``eval.select_metric``; ``None``: :data:`LIFTING_SELECT_METRIC`)
+        names a figure of a lifting result: ``<metric>.mean`` or ``<metric>.per_action.<action>``, also under
+        ``per_subject.<subject>.`` for a protocol scored by subject."""
+        parts = (path or LIFTING_SELECT_METRIC).split(".")
+        keys = (*LIFTING_METRICS, VELOCITY_KEY)
+        if parts[0] == "per_subject" and protocol.by_subject:  # per_subject.<subject>.<metric>...
+            parts = parts[2:]
+        if not (parts and parts[0] in keys and ((len(parts) == 2 and parts[1] == "mean")
+                                                or (len(parts) == 3 and parts[1] == "per_action"))):
+            raise ConfigError(f"eval.select_metric: {path!r} is no figure of a lifting result under {protocol.name}; "
+                              f"expected <{'|'.join(keys)}>.mean or <...>.per_action.<action>"
+                              + (" (or per_subject.<subject>.<...>)" if protocol.by_subject else "")
+                              + f", e.g. {LIFTING_SELECT_METRIC}")
 
     def default_frames(self, dataset: str) -> tuple[int, int]:
         """``(input, output)`` frames of a model evaluated without a protocol: the dataset's shortest protocol."""
