@@ -38,7 +38,9 @@ def _run_onnx(args: argparse.Namespace) -> int:
     parity = report["parity_max_abs_m"]
     checked = (f"ONNX Runtime matches PyTorch to {parity:.1e} m (at most {ONNX_PARITY_TOLERANCE_M:g})"
                if parity is not None else "not checked: onnxruntime is not installed")
-    print(f"wrote {report['path']}: {report['model']} ({report['task']}), input {report['input_shape']}, "
+    noise = (f", noise {report['inputs']['noise']} (standard normal, one future per row; zeros: the prior-mean "
+             "forecast)") if "noise" in report["inputs"] else ""
+    print(f"wrote {report['path']}: {report['model']} ({report['task']}), input {report['input_shape']}{noise}, "
           f"output {report['output_shape']}; {checked}")
     return 0
 

@@ -36,6 +36,11 @@ warm-up and the evaluation with ``K`` samples belong to the training and evaluat
 * ``sample(past, k, generator=None) -> [K, B, T_out, J, 3]``: ``K`` futures with latents drawn from the prior.
   ``generator`` (a ``torch.Generator`` on ``past``'s device) makes the draw reproducible; call it in eval mode
   so that dropout (``stcformer-cvae``) is off.
+* ``noise_shape(batch) -> tuple`` and ``forecast_from_noise(past, noise) -> [B, T_out, J, 3]``: one future per
+  row from standard-normal ``noise`` given by the caller (``[B, T_out, L]`` for ``humor-cvae``, one latent per
+  step; ``[B, L]`` for ``stcformer-cvae``), ``z = mean + std * noise``. Zeros give ``forward``'s forecast; ``K``
+  futures are ``K`` rows of one past with ``K`` draws. This is the form an exported graph takes (no random
+  operator inside, so an ONNX Runtime caller owns the draws and their seed).
 * ``elbo_terms(past, future, generator=None) -> dict[str, Tensor[]]``: the terms of the negative ELBO, with
   ``z`` drawn from the posterior by reparameterisation (``humor-cvae``: each transition from the ground-truth
   previous state, i.e. teacher forcing, unless ``sampling_ratio > 0`` in training mode):
@@ -298,6 +303,15 @@ class HumorCVAE(_KLWarmUp):
         """``past[B, T_in, J, 3] -> [B, T_out, J, 3]``, every latent at its prior mean (deterministic)."""
         return self.rollout(past)
 
+    def noise_shape(self, batch: int) -> tuple[int, int, int]:
+        """Shape of :meth:`forecast_from_noise`'s ``noise``: ``(B, T_out, L)``, one latent per step."""
+        return batch, self.output_frames, self.latent_size
+
+    def forecast_from_noise(self, past: Tensor, noise: Tensor) -> Tensor:
+        """``past[B, T_in, J, 3]``, standard-normal ``noise[B, T_out, L]`` -> ``[B, T_out, J, 3]``:
+        ``z_t = mean_t + std_t * noise[:, t]`` at every step (zeros: :meth:`forward`'s forecast)."""
+        return self.rollout(past, noise.transpose(0, 1))
+
     def sample(self, past: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
         """``K`` futures ``[K, B, T_out, J, 3]``, each step's latent drawn from its prior."""
         b = past.shape[0]
@@ -469,6 +483,16 @@ class STCFormerCVAE(_KLWarmUp):
         """``past[B, T_in, J, 3] -> [B, T_out, J, 3]`` with ``z`` at the prior mean (deterministic)."""
         queries, memory, (mean, _) = self._encode(past)
         return self._decode(queries, memory, mean, past)
+
+    def noise_shape(self, batch: int) -> tuple[int, int]:
+        """Shape of :meth:`forecast_from_noise`'s ``noise``: ``(B, L)``, one latent per forecast."""
+        return batch, self.latent_size
+
+    def forecast_from_noise(self, past: Tensor, noise: Tensor) -> Tensor:
+        """``past[B, T_in, J, 3]``, standard-normal ``noise[B, L]`` -> ``[B, T_out, J, 3]`` with
+        ``z = mean + std * noise`` (zeros: :meth:`forward`'s forecast)."""
+        queries, memory, (mean, logvar) = self._encode(past)
+        return self._decode(queries, memory, _reparameterise(mean, logvar, noise), past)
 
     def sample(self, past: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
         """``K`` futures ``[K, B, T_out, J, 3]`` from latents drawn from the prior; the past is encoded once."""

@@ -14,8 +14,9 @@ Optional model methods the engine uses when present:
 * ``no_weight_decay() -> set[str]``: parameter names excluded from weight decay besides ``ndim <= 1``.
 
 Models registered with ``stochastic=True`` also draw futures: ``sample(past, k, generator=None) -> Tensor[K, B,
-T_out, J, 3]`` and ``elbo_terms(past, future) -> dict[str, Tensor]``; their ``forward`` stays a deterministic
-forecast (``crisscross.models.cvae``).
+T_out, J, 3]``, ``noise_shape(batch)`` with ``forecast_from_noise(past, noise) -> Tensor[B, T_out, J, 3]`` (one
+future per row from caller-drawn standard-normal noise: the exportable form) and ``elbo_terms(past, future) ->
+dict[str, Tensor]``; their ``forward`` stays a deterministic forecast (``crisscross.models.cvae``).
 """
 
 from __future__ import annotations

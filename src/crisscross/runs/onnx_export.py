@@ -11,7 +11,12 @@ The graph is the model itself, with no pre- or post-processing inside; the docum
 * forecasting: ``past[B, T_in, J, 3]``, the checkpoint's predicted joints in metres, root-relative, as the model
   trains (the checkpoint's ``meta["units"]``); out ``[B, T_out, J, 3]`` in the same units and frame;
 * lifting: ``keypoints[B, R, J, 2]`` in normalised screen coordinates (``x / w * 2 - [1, h / w]``); out
-  ``[B, 1 or R, J, 3]``, metres, root-relative, camera frame.
+  ``[B, 1 or R, J, 3]``, metres, root-relative, camera frame;
+* a sampling forecaster (registry ``stochastic=True``): a second input ``noise``, standard normal, of the model's
+  ``noise_shape`` (``[B, T_out, L]`` for ``humor-cvae``, ``[B, L]`` for ``stcformer-cvae``); the graph is
+  ``forecast_from_noise(past, noise)``, one future per row. ``K`` futures of one past are ``K`` rows of that past
+  with ``K`` independent draws; zeros give the deterministic (prior-mean) forecast. The graph holds no random
+  operator: the caller owns the draws and their seed.
 
 The ``onnx``, ``onnxscript`` and ``onnxruntime`` packages are the optional ``deploy`` extra.
 """
@@ -32,7 +37,7 @@ import torch
 from crisscross.models.registry import get_model_entry
 from crisscross.runs.checkpoint import load_model_from_checkpoint
 
-__all__ = ["DEPLOY_HINT", "ONNX_PARITY_TOLERANCE_M", "export_module", "export_onnx", "onnx_input",
+__all__ = ["DEPLOY_HINT", "ONNX_PARITY_TOLERANCE_M", "NoiseForecast", "export_module", "export_onnx", "onnx_input",
            "onnx_runtime_parity"]
 
 DEPLOY_HINT = "ONNX export needs the deploy extra: pip install 'crisscross[deploy]' (onnx, onnxscript, onnxruntime)"
@@ -47,6 +52,22 @@ def onnx_input(task: str, meta: dict[str, Any], batch: int, seed: int = 0) -> to
     joints = len(meta["predicted_joints"])
     channels = 2 if task == "lifting" else 3
     return torch.randn(batch, meta["input_frames"], joints, channels, generator=gen) * 0.3
+
+
+class NoiseForecast(torch.nn.Module):
+    """A sampling forecaster as a graph: ``(past[B, T_in, J, 3], noise) -> [B, T_out, J, 3]``."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, past: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return self.model.forecast_from_noise(past, noise)
+
+
+def _noise_input(model: torch.nn.Module, batch: int, seed: int) -> torch.Tensor:
+    """Standard-normal ``noise`` of ``model.noise_shape(batch)``."""
+    return torch.randn(model.noise_shape(batch), generator=torch.Generator().manual_seed(seed + 100))
 
 
 def _contract(name: str, task: str, meta: dict[str, Any]) -> dict[str, str]:
@@ -70,25 +91,30 @@ def _contract(name: str, task: str, meta: dict[str, Any]) -> dict[str, str]:
     return props
 
 
-def onnx_runtime_parity(path: str | Path, model: torch.nn.Module, x: torch.Tensor) -> float:
-    """The largest absolute difference between ONNX Runtime's output for ``x`` and ``model(x)``."""
+def onnx_runtime_parity(path: str | Path, model: torch.nn.Module, x: torch.Tensor | tuple[torch.Tensor, ...]) -> float:
+    """The largest absolute difference between ONNX Runtime's output for ``x`` (one input or a tuple, in the
+    graph's input order) and ``model(*x)``."""
     import onnxruntime as ort  # optional: the deploy extra
 
+    inputs = x if isinstance(x, tuple) else (x,)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    out = session.run(None, {arg.name: t.numpy() for arg, t in zip(session.get_inputs(), inputs, strict=True)})[0]
     with torch.no_grad():
-        ref = model(x).float().numpy()
+        ref = model(*inputs).float().numpy()
     if out.shape != ref.shape:
         raise ValueError(f"{path}: ONNX Runtime returned {out.shape}, PyTorch {ref.shape}")
     return float(abs(out - ref).max())
 
 
-def export_module(model: torch.nn.Module, example: torch.Tensor, dst: str | Path,
-                  metadata: dict[str, str] | None = None) -> Path:
-    """Export ``model`` traced on ``example`` (batch first, the batch dimension dynamic) to ``dst``, atomically, with
-    ``metadata`` in the graph's ``metadata_props``."""
-    if example.shape[0] < 2:  # torch.export specialises a dimension of size 1, which would fix the batch at 1
-        raise ValueError(f"trace the export with a batch of at least 2, got {example.shape[0]}")
+def export_module(model: torch.nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], dst: str | Path,
+                  metadata: dict[str, str] | None = None, input_names: tuple[str, ...] = ("input",)) -> Path:
+    """Export ``model`` traced on ``example`` (one input or a tuple; batch first, the batch dimension dynamic and
+    shared) to ``dst``, atomically, with ``metadata`` in the graph's ``metadata_props``."""
+    examples = example if isinstance(example, tuple) else (example,)
+    if len(input_names) != len(examples):
+        raise ValueError(f"{len(examples)} example inputs but {len(input_names)} input names")
+    if examples[0].shape[0] < 2:  # torch.export specialises a dimension of size 1, which would fix the batch at 1
+        raise ValueError(f"trace the export with a batch of at least 2, got {examples[0].shape[0]}")
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch", min=1)
@@ -99,8 +125,11 @@ def export_module(model: torch.nn.Module, example: torch.Tensor, dst: str | Path
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # deprecations inside torch.export's own utilities
-            program = torch.onnx.export(model, (example,), dynamo=True, dynamic_shapes=({0: batch},),
-                                        input_names=["input"], output_names=["output"])
+            # several inputs share the one batch dimension; the exporter notes that it names it once
+            warnings.filterwarnings("ignore", message="# The axis name", category=UserWarning)
+            program = torch.onnx.export(model, examples, dynamo=True,
+                                        dynamic_shapes=tuple({0: batch} for _ in examples),
+                                        input_names=list(input_names), output_names=["output"])
     finally:
         registration.setLevel(level)
     for key, value in (metadata or {}).items():
@@ -115,8 +144,9 @@ def export_onnx(source: str | Path, dst: str | Path, *, check: bool = True) -> d
     """Export checkpoint ``source`` (a run folder's best one, or a file) to the new ONNX file ``dst``.
 
     Returns:
-        ``{"path", "model", "task", "input_shape", "output_shape", "parity_max_abs_m"}``; the parity is the largest
-        difference from PyTorch on a batch of 3 (the export traced a batch of 2), None without ONNX Runtime.
+        ``{"path", "model", "task", "input_shape", "inputs", "output_shape", "parity_max_abs_m"}`` (``inputs``: each
+        graph input's shape by name, ``noise`` too for a sampling model); the parity is the largest difference from
+        PyTorch on a batch of 3 (the export traced a batch of 2), None without ONNX Runtime.
 
     Raises:
         FileExistsError: ``dst`` exists (files are never overwritten).
@@ -133,15 +163,34 @@ def export_onnx(source: str | Path, dst: str | Path, *, check: bool = True) -> d
     if source.is_dir():
         source = source / "checkpoints" / "best.pt"
     model, ckpt = load_model_from_checkpoint(source, "cpu")
-    meta, task = ckpt["meta"], get_model_entry(ckpt["model_name"]).task
-    x = onnx_input(task, meta, _EXPORT_BATCH)
-    export_module(model, x, dst, _contract(ckpt["model_name"], task, meta))
+    entry = get_model_entry(ckpt["model_name"])
+    meta, task = ckpt["meta"], entry.task
+    contract = _contract(ckpt["model_name"], task, meta)
+    names: tuple[str, ...] = ("input",)
+    if entry.stochastic:  # the sampler, with the caller's noise as a second input
+
+        def inputs(batch: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+            return onnx_input(task, meta, batch, seed), _noise_input(model, batch, seed)
+
+        graph, names = NoiseForecast(model).eval(), ("input", "noise")
+        noise = ", ".join(["B", *(str(n) for n in model.noise_shape(1)[1:])])
+        contract["crisscross.noise"] = (f"noise [{noise}]: standard normal; K futures of one past are K rows of "
+                                        "it with K independent draws; zeros give the prior-mean forecast")
+    else:
+
+        def inputs(batch: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+            return (onnx_input(task, meta, batch, seed),)
+
+        graph = model
+    x = inputs(_EXPORT_BATCH)
+    export_module(graph, x, dst, contract, names)
     report: dict[str, Any] = {"path": str(dst), "model": ckpt["model_name"], "task": task,
-                              "input_shape": ["B", *x.shape[1:]], "output_shape": None, "parity_max_abs_m": None}
+                              "input_shape": ["B", *x[0].shape[1:]], "output_shape": None, "parity_max_abs_m": None,
+                              "inputs": {name: ["B", *t.shape[1:]] for name, t in zip(names, x, strict=True)}}
     with torch.no_grad():
-        report["output_shape"] = ["B", *model(x).shape[1:]]
+        report["output_shape"] = ["B", *graph(*x).shape[1:]]
     if check and importlib.util.find_spec("onnxruntime") is not None:
-        diff = onnx_runtime_parity(dst, model, onnx_input(task, meta, _PARITY_BATCH, seed=1))
+        diff = onnx_runtime_parity(dst, graph, inputs(_PARITY_BATCH, seed=1))
         report["parity_max_abs_m"] = diff
         if diff > ONNX_PARITY_TOLERANCE_M:
             raise ValueError(f"{dst}: ONNX Runtime differs from PyTorch by {diff:.2e} m "

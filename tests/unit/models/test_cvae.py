@@ -102,6 +102,32 @@ def test_samples_differ(name: str) -> None:
     assert (off_diagonal > 1e-4).all()
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_forecast_from_noise_reproduces_sample_and_zeros_give_forward(name: str) -> None:
+    model = _model(name).eval()
+    past, _ = _data()
+    k, b = 4, past.shape[0]
+    with torch.no_grad():
+        drawn = model.sample(past, k, generator=torch.Generator().manual_seed(5))  # [K, B, T, J, 3]
+        # sample() draws its noise sample-major in its own layout; the same numbers in the batch-first layout of
+        # noise_shape give the same futures
+        g = torch.Generator().manual_seed(5)
+        if name == "humor-cvae":
+            noise = torch.randn(T_OUT, k * b, LATENT, generator=g).transpose(0, 1)
+        else:
+            noise = torch.randn(k * b, LATENT, generator=g)
+        assert tuple(noise.shape) == model.noise_shape(k * b)
+        from_noise = model.forecast_from_noise(past.repeat(k, 1, 1, 1), noise).unflatten(0, (k, b))
+        torch.testing.assert_close(from_noise, drawn, rtol=1e-6, atol=1e-6)
+        zeros = torch.zeros(model.noise_shape(b))
+        torch.testing.assert_close(model.forecast_from_noise(past, zeros), model(past), rtol=0, atol=0)
+        # rows are independent: one row's noise moves only that row's future
+        shifted = zeros.clone()
+        shifted[1] += 1.0
+        moved = model.forecast_from_noise(past, shifted)
+        assert torch.equal(moved[[0, 2]], model(past)[[0, 2]]) and not torch.allclose(moved[1], model(past)[1])
+
+
 def test_humor_forward_is_the_rollout_at_the_prior_mean() -> None:
     model = _model("humor-cvae").eval()
     past, _ = _data()

@@ -70,3 +70,35 @@ def test_the_cli_writes_a_graph_with_its_contract_and_never_overwrites(tmp_path,
     with pytest.raises(FileExistsError):
         export_onnx(ckpt, out)
     assert main(["export", str(ckpt), str(ckpt), "--format", "onnx", "-o", str(tmp_path / "two.onnx")]) == 2
+
+
+@pytest.mark.parametrize("name", ["humor-cvae", "stcformer-cvae"])
+def test_a_sampling_model_exports_its_sampler_with_the_noise_as_an_input(tmp_path, capsys, name):
+    import onnxruntime as ort
+
+    ckpt = _checkpoint(tmp_path, name, "forecasting")
+    out = tmp_path / f"{name}.onnx"
+    assert main(["export", str(ckpt), "--format", "onnx", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert ", noise ['B'" in printed and "ONNX Runtime matches PyTorch" in printed
+    graph = onnx.load(str(out))
+    props = {p.key: p.value for p in graph.metadata_props}
+    noise_doc = props["crisscross.noise"]
+    assert noise_doc.startswith("noise [B, ") and "zeros give the prior-mean" in noise_doc
+    assert [i.name for i in graph.graph.input] == ["input", "noise"]
+    assert all(not i.type.tensor_type.shape.dim[0].dim_value for i in graph.graph.input)  # both batches dynamic
+    model = build_model(name, {}, get_skeleton("h36m"), *FRAMES["forecasting"])
+    model.load_state_dict(torch.load(ckpt, weights_only=False)["model_state"])
+    model.eval()
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    past = torch.randn(2, 10, 22, 3, generator=torch.Generator().manual_seed(3)) * 0.2
+    k = 5
+    noise = torch.randn(model.noise_shape(k * 2), generator=torch.Generator().manual_seed(4))
+    futures = session.run(None, {"input": past.repeat(k, 1, 1, 1).numpy(), "noise": noise.numpy()})[0]
+    with torch.no_grad():
+        expected = model.forecast_from_noise(past.repeat(k, 1, 1, 1), noise)
+        deterministic = model(past)
+    assert abs(futures - expected.numpy()).max() <= ONNX_PARITY_TOLERANCE_M
+    assert futures.reshape(k, 2, -1).std(axis=0).mean() > 0  # K draws, K different futures
+    zeros = session.run(None, {"input": past.numpy(), "noise": torch.zeros(model.noise_shape(2)).numpy()})[0]
+    assert abs(zeros - deterministic.numpy()).max() <= ONNX_PARITY_TOLERANCE_M
