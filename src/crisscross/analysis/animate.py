@@ -209,11 +209,14 @@ def closest_future(truth_mm: torch.Tensor, futures_mm: torch.Tensor, input_frame
 
 def animate_futures(truth_mm: torch.Tensor, futures_mm: torch.Tensor, parents: Sequence[int], input_frames: int,
                     out_path: str | Path, *, fps: float = 25.0, title: str = "", vertical_axis: int = 1,
-                    dpi: int = 80, figsize: tuple[float, float] = (8.0, 4.2)) -> AnimationResult:
+                    dpi: int = 80, figsize: tuple[float, float] = (8.0, 4.2), truth_known: bool = True,
+                    reference_title: str = "ground truth") -> AnimationResult:
     """Render the ground truth beside K sampled futures of one window, overlaid in one panel.
 
     The right panel draws every future in its own colour, thin and translucent, and the one closest to the truth
     (the one best-of-K ADE scores, :func:`closest_future`) bold red; the observed frames are grey in both panels.
+    Without a known future (``truth_known=False``: one's own recording, the left panel e.g. its last pose held,
+    titled ``reference_title``) no future is singled out.
 
     Args:
         truth_mm: Tensor[T, J, 3] the true window (observed then future frames).
@@ -222,6 +225,8 @@ def animate_futures(truth_mm: torch.Tensor, futures_mm: torch.Tensor, parents: S
         input_frames: observed frames at the start of the clip.
         out_path: ``.gif`` or ``.mp4`` file.
         fps, title, vertical_axis, dpi, figsize: as :func:`animate_forecast`.
+        truth_known: whether ``truth_mm``'s future frames are the truth (then the closest future is bold red).
+        reference_title: the left panel's title.
 
     Returns:
         Where and how the clip was written.
@@ -240,11 +245,12 @@ def animate_futures(truth_mm: torch.Tensor, futures_mm: torch.Tensor, parents: S
         raise ValueError(f"futures must be [K, T, J, 3] with K >= 1, got {tuple(futures_mm.shape)}")
     _check_inputs(truth_mm, futures_mm[0], parents, out_path)
     k, frames = futures_mm.shape[:2]
-    best, best_ade = closest_future(truth_mm.float(), futures_mm.float(), input_frames)
+    best, best_ade = closest_future(truth_mm.float(), futures_mm.float(), input_frames) if truth_known else (-1, 0.0)
     truth = _plot_coords(truth_mm.detach().cpu().float(), vertical_axis).numpy()
     futures = _plot_coords(futures_mm.detach().cpu().float(), vertical_axis).numpy()
     bones = [(j, p) for j, p in enumerate(parents) if p >= 0]
-    titles = ("ground truth", f"{k} sampled futures (bold red: closest, ADE {best_ade:.0f} mm)")
+    titles = (reference_title, f"{k} sampled futures (bold red: closest, ADE {best_ade:.0f} mm)" if truth_known
+              else f"{k} sampled futures")
     fig, panels, caption = _build_figure(plt, truth, futures.reshape(k * frames, -1, 3), len(bones), dpi, figsize,
                                          titles)
     _, truth_lines, _ = panels[0]
@@ -254,7 +260,7 @@ def animate_futures(truth_mm: torch.Tensor, futures_mm: torch.Tensor, parents: S
     # The closest future is red and drawn last, on top; the others cycle through tab10 without its red and grey
     # (grey marks observed frames).
     palette = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i not in (3, 7)]
-    order = [i for i in range(k) if i != best] + [best]
+    order = [i for i in range(k) if i != best] + ([best] if best >= 0 else [])
     color = {i: PRED_COLOR if i == best else palette[n % len(palette)] for n, i in enumerate(order)}
     future_lines = {i: [ax.plot([], [], [], lw=2.2 if i == best else 0.9, alpha=1.0 if i == best else 0.55,
                                 color=color[i])[0] for _ in bones] for i in order}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crisscross.analysis.animate import animate_forecast
+from crisscross.analysis.animate import animate_forecast, animate_futures
 from crisscross.data.body_frame import detect_up_axis
 from crisscross.data.keypoints import KEYPOINT_LAYOUTS
 from crisscross.inference.forecast import ROOT_MOTIONS, Forecast, ForecastPredictor, resample_to_end
@@ -47,6 +47,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           help="the root's path during a forecast: keep its last velocity (default) or hold still")
     forecast.add_argument("--up", choices=("x", "y", "z", "-x", "-y", "-z"),
                           help="the world's up axis (default: detected, feet to head)")
+    forecast.add_argument("--samples", type=int, metavar="K", help="a model that samples (stcformer-cvae, "
+                          "humor-cvae...): draw K futures after each origin (forecasts [N, K, T, J, 3])")
+    forecast.add_argument("--seed", type=int, default=0, help="seed of the draws for --samples (default 0)")
     lift = p.add_argument_group("lifting")
     lift.add_argument("--image-size", type=int, nargs=2, metavar=("WIDTH", "HEIGHT"),
                       help="video size in pixels (required unless the file states it)")
@@ -76,9 +79,18 @@ def _animate_forecast(predictor: ForecastPredictor, forecast: Forecast, input_pa
     index = [motion.joints.index(n) for n in forecast.joints] if motion.joints else slice(None)
     observed, _ = resample_to_end(motion.positions[:, index], forecast.meta["input_fps"], predictor.fps)
     observed = observed[-predictor.input_frames:]
-    future = forecast.positions[-1]
-    held = np.concatenate([observed, np.repeat(observed[-1:], len(future), axis=0)])
+    future = forecast.positions[-1]  # [T_out, J, 3], or [K, T_out, J, 3] when sampled
+    held = np.concatenate([observed, np.repeat(observed[-1:], future.shape[-3], axis=0)])
     vertical = int(np.argmax(np.abs(detect_up_axis(held, skeleton)))) if skeleton.offsets_mm else 1
+    if future.ndim == 4:
+        k = future.shape[0]
+        futures = np.concatenate([np.repeat(observed[None], k, axis=0), future], axis=1)
+        result = animate_futures(torch.as_tensor(held), torch.as_tensor(futures), skeleton.parents,
+                                 predictor.input_frames, out, fps=predictor.fps, vertical_axis=vertical,
+                                 title=f"{predictor.model_name}: {k} futures after {input_path.name} "
+                                       f"(seed {forecast.meta['seed']})",
+                                 truth_known=False, reference_title="input (last pose held)")
+        return f"wrote {result.path} ({result.frames} frames, {k} futures, {result.writer})"
     result = animate_forecast(torch.as_tensor(held), torch.as_tensor(np.concatenate([observed, future])),
                               skeleton.parents, predictor.input_frames, out, fps=predictor.fps, vertical_axis=vertical,
                               title=f"{predictor.model_name}: the last forecast of {input_path.name}",
@@ -101,7 +113,8 @@ def _animate_lift(predictor: LiftPredictor, lifted: Lifted, out: Path) -> str:
     return f"wrote {result.path} ({result.frames} frames, {result.writer})"
 
 
-_FORECAST_OPTIONS = {"units": None, "every": None, "up": None, "root_motion": "extrapolate"}
+_FORECAST_OPTIONS = {"units": None, "every": None, "up": None, "root_motion": "extrapolate", "samples": None,
+                     "seed": 0}
 _LIFT_OPTIONS = {"image_size": None, "layout": None, "min_score": 0.3, "smooth": None, "no_flip": False}
 
 
@@ -141,11 +154,15 @@ def run(args: argparse.Namespace) -> int:
         if args.animate:
             print(_animate_lift(predictor, lifted, Path(args.animate)))
         return 0
+    if args.seed != 0 and args.samples is None:
+        raise ValueError("--seed seeds the draws of --samples; give --samples K too")
     forecast = predictor.predict_file(args.input, fps=args.fps, units=args.units, every=args.every,
-                                      up=_up_vector(args.up), root_motion=args.root_motion)
+                                      up=_up_vector(args.up), root_motion=args.root_motion, samples=args.samples,
+                                      seed=args.seed)
     path = forecast.save(out)
-    n, frames, joints = forecast.positions.shape[:3]
-    print(f"wrote {path}: {n} forecast{'s' if n > 1 else ''} of {frames} frames x {joints} joints "
+    n, frames, joints = forecast.positions.shape[0], *forecast.positions.shape[-3:-1]
+    drawn = f" x {args.samples} sampled futures (seed {args.seed})" if args.samples is not None else ""
+    print(f"wrote {path}: {n} forecast{'s' if n > 1 else ''}{drawn} of {frames} frames x {joints} joints "
           f"({forecast.meta['layout']}), {forecast.units} ({forecast.meta['units_rule']}), {forecast.fps:g} fps; "
           f"{forecast.meta['frame']}")
     if args.animate:

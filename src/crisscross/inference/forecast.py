@@ -22,6 +22,10 @@ captured in and returns forecasts in that same frame, units and joint order. The
 6. Back to the world: each forecast is turned by its origin frame's heading and placed at the root, which either
    holds its last position (``root_motion="hold"``) or keeps the root's mean velocity over the last 0.2 s
    (``"extrapolate"``, default): the forecasters predict the pose, not the path.
+
+A sampling forecaster (registry ``stochastic=True``) draws ``samples=K`` futures after each origin instead of its
+one deterministic forecast, from a ``torch.Generator`` seeded with ``seed`` (equal seeds, equal futures); the
+forecasts then have a sample axis, ``[N, K, T_out, J, 3]``, each future placed in the world as in step 6.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from crisscross.inference.motion_files import (
     resample_frames,
     write_prediction,
 )
+from crisscross.tasks.forecasting.sampling import is_stochastic, make_sample_fn
 
 __all__ = ["PELVIS_FRAME_SKELETONS", "ROOT_MOTIONS", "Forecast", "ForecastPredictor", "detect_units", "resample_to_end"]
 
@@ -87,7 +92,7 @@ def resample_to_end(x: np.ndarray, fps: float, target_fps: float) -> tuple[np.nd
 class Forecast:
     """Forecasts of one recording, in its frame and units."""
 
-    positions: np.ndarray  # [N, T_out, J, 3]
+    positions: np.ndarray  # [N, T_out, J, 3], or [N, K, T_out, J, 3] with K sampled futures per origin
     origin_frames: np.ndarray  # [N] the input frame (fractional when resampled) each forecast follows
     joints: tuple[str, ...]
     units: str
@@ -96,7 +101,8 @@ class Forecast:
 
     def save(self, path: str | Path) -> Path:
         """Write a new ``.npz`` or ``.json``: ``forecasts``, ``origin_frames``, ``origin_times_s``, ``joints``,
-        ``units``, ``fps`` and the provenance in ``meta``."""
+        ``units``, ``fps`` and the provenance in ``meta`` (``samples``, ``seed`` and ``forecast_axes`` when
+        sampled)."""
         arrays = {"forecasts": self.positions.astype(np.float32), "origin_frames": self.origin_frames,
                   "origin_times_s": self.origin_frames / self.meta["input_fps"]}
         return write_prediction(path, arrays, {"joints": list(self.joints), "units": self.units, "fps": self.fps,
@@ -154,7 +160,8 @@ class ForecastPredictor:
 
     def __call__(self, positions: np.ndarray | Motion3D, *, fps: float | None = None, units: str | None = None,
                  joints: list[str] | None = None, every: int | None = None, up: np.ndarray | None = None,
-                 root_motion: str = "extrapolate", batch_size: int = 256) -> Forecast:
+                 root_motion: str = "extrapolate", batch_size: int = 256, samples: int | None = None,
+                 seed: int = 0) -> Forecast:
         """Forecast ``positions`` (Array[T, J, 3] or a :class:`Motion3D`); arguments override the file's values.
 
         Args:
@@ -165,6 +172,8 @@ class ForecastPredictor:
                 the last frame.
             up: the world's unit up direction; detected when None (the axis from the feet to the head).
             root_motion: ``"extrapolate"`` or ``"hold"`` (see the module docstring).
+            samples: ``K`` futures per origin drawn from a sampling forecaster (``None``: its one forecast).
+            seed: seed of the draws when ``samples`` is given.
         """
         motion = positions if isinstance(positions, Motion3D) else Motion3D(None, np.asarray(positions))
         motion = check_motion(Motion3D(motion.path, motion.positions, fps if fps is not None else motion.fps,
@@ -174,6 +183,12 @@ class ForecastPredictor:
             raise ValueError(f"root_motion must be one of {', '.join(ROOT_MOTIONS)}, got {root_motion!r}")
         if every is not None and every < 1:
             raise ValueError(f"every must be a positive number of frames, got {every}")
+        if samples is not None:
+            if samples < 1:
+                raise ValueError(f"samples must be a number of futures >= 1, got {samples}")
+            if not is_stochastic(self.model):
+                raise ValueError(f"{self.model_name} is deterministic: sampled futures need a model that samples "
+                                 "(registry models with stochastic=True, e.g. stcformer-cvae, humor-cvae)")
         if motion.fps is None:
             raise DataError(f"{where}: the frame rate is unknown; store 'fps' in the file or pass it (--fps)")
         layout, x = self._layout(motion, where)
@@ -193,7 +208,7 @@ class ForecastPredictor:
         body = frames.apply(mm) if frames is not None else mm
         last = mm.shape[0] - 1
         origins = np.arange(self.input_frames - 1, last + 1, every) if every else np.array([last])
-        forecasts = self._forecast_body(body, origins, full, batch_size)
+        forecasts = self._forecast_body(body, origins, full, batch_size, samples, seed)
         if frames is not None:
             forecasts = self._to_world(forecasts, frames, origins, root_motion)
         names = self.layouts[layout]
@@ -203,12 +218,23 @@ class ForecastPredictor:
                           "extrapolate" else "holds its last position")) if full else
                          "the input's (root-relative body frame, as the model's training data)",
                 "root_motion": root_motion if full else "none"}
+        if samples is not None:
+            meta.update(samples=samples, seed=seed, forecast_axes="origin, sample, frame, joint, xyz")
         return Forecast(forecasts / UNITS_TO_MM[motion.units], source_index[origins], names, motion.units,
                         self.fps, meta)
 
-    def _forecast_body(self, body_mm: np.ndarray, origins: np.ndarray, full: bool, batch_size: int) -> np.ndarray:
-        """Array[N, T_out, J, 3] mm in the body frame: one forecast after each origin frame."""
+    def _forecast_body(self, body_mm: np.ndarray, origins: np.ndarray, full: bool, batch_size: int,
+                       samples: int | None = None, seed: int = 0) -> np.ndarray:
+        """Array[N, T_out, J, 3] mm in the body frame, one forecast after each origin frame (``[N, K, T_out, J, 3]``
+        with ``samples=K``: K futures drawn from one generator seeded with ``seed``, batch after batch)."""
         offsets = np.arange(-self.input_frames + 1, 1)
+        predict = self._predict
+        if samples is not None:
+            sample, _ = make_sample_fn(self.model, self.skeleton, self.output_frames, seed=seed)
+            batch_size = max(1, batch_size // samples)
+
+            def predict(windows: torch.Tensor) -> torch.Tensor:
+                return sample(windows, samples).transpose(0, 1)  # [B, K, T_out, J, 3]
         out = []
         for begin in range(0, len(origins), batch_size):
             windows = torch.as_tensor(body_mm[origins[begin:begin + batch_size, None] + offsets], dtype=torch.float32)
@@ -216,8 +242,8 @@ class ForecastPredictor:
                 padded = windows.new_zeros((*windows.shape[:2], self.skeleton.num_joints, 3))
                 padded[:, :, self.predicted] = windows
                 windows = padded
-            pred = self._predict(windows.to(self.device)).cpu()
-            out.append((pred if full else pred[:, :, self.predicted]).double().numpy())
+            pred = predict(windows.to(self.device)).cpu()
+            out.append((pred if full else pred[..., self.predicted, :]).double().numpy())
         return np.concatenate(out)
 
     def root_path(self, root: np.ndarray, earlier: np.ndarray, frames: int, root_motion: str) -> np.ndarray:
@@ -228,11 +254,17 @@ class ForecastPredictor:
         return root + np.arange(1, frames + 1)[:, None] * (root - earlier) / self.root_lag
 
     def _to_world(self, body: np.ndarray, frames: BodyFrames, origins: np.ndarray, root_motion: str) -> np.ndarray:
-        """Body-frame forecasts -> world, each with its origin frame's rotation and the root path chosen."""
+        """Body-frame forecasts ``[N, (K,) T_out, J, 3]`` -> world, each with its origin frame's rotation and the
+        root path chosen (every sampled future of an origin on the same path)."""
         world = np.empty_like(body)
         for n, origin in enumerate(origins):
-            root = self.root_path(frames.root[origin], frames.root[origin - self.root_lag], body.shape[1], root_motion)
-            world[n] = frames.invert(body[n], origin, root)
+            root = self.root_path(frames.root[origin], frames.root[origin - self.root_lag], body.shape[-3],
+                                  root_motion)
+            if body.ndim == 5:
+                for k in range(body.shape[1]):
+                    world[n, k] = frames.invert(body[n, k], origin, root)
+            else:
+                world[n] = frames.invert(body[n], origin, root)
         return world
 
     def predict_file(self, path: str | Path, **options: Any) -> Forecast:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from crisscross.data.skeleton import H36M_SKELETON
 
 PRETRAINED = Path(__file__).resolve().parents[3] / "pretrained"
 FORECASTER = PRETRAINED / "h36m-stcformer-seed0.pt"
+SAMPLER = PRETRAINED / "h36m-stcformer-cvae-ft-seed0.pt"
 LIFTER = PRETRAINED / "humaneva-videopose3d-small-seed0.pt"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
 from test_lift import write_mediapipe, write_mmpose  # noqa: E402  (the detector files of the lifting tests)
@@ -107,6 +109,12 @@ def test_bad_input_is_one_line_and_exit_code_2(recording_60fps_mm: Path, tmp_pat
          "--every: not an option of lifting"),
         ([str(FORECASTER), str(recording_60fps_mm), "-o", str(tmp_path / "h.npz"), "--animate", "x.png"],
          "must be a .gif or .mp4"),
+        ([str(FORECASTER), str(recording_60fps_mm), "-o", str(tmp_path / "i.npz"), "--samples", "5"],
+         "stcformer is deterministic: sampled futures need a model that samples"),
+        ([str(SAMPLER), str(recording_60fps_mm), "-o", str(tmp_path / "j.npz"), "--seed", "2"],
+         "--seed seeds the draws of --samples"),
+        ([str(LIFTER), str(write_mmpose(tmp_path / "kp4.json", 5)), "-o", str(tmp_path / "k.npz"), "--samples", "2"],
+         "--samples: not an option of lifting"),
     ]
     for argv, message in cases:
         assert main(["predict", *argv]) == 2
@@ -116,3 +124,26 @@ def test_bad_input_is_one_line_and_exit_code_2(recording_60fps_mm: Path, tmp_pat
     out.write_bytes(b"keep")
     assert main(["predict", str(FORECASTER), str(recording_60fps_mm), "-o", str(out)]) == 2
     assert "never overwritten" in capsys.readouterr().err and out.read_bytes() == b"keep"
+
+
+def test_k_sampled_futures_with_one_command_and_their_animation(recording_60fps_mm: Path, tmp_path: Path,
+                                                                capsys) -> None:
+    out = tmp_path / "futures.npz"
+    argv = ["predict", str(SAMPLER), str(recording_60fps_mm), "-o", str(out), "--samples", "6", "--seed", "1"]
+    if importlib.util.find_spec("matplotlib") is not None:
+        argv += ["--animate", str(tmp_path / "futures.gif")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "1 forecast x 6 sampled futures (seed 1) of 25 frames x 32 joints (h36m), mm" in printed
+    with np.load(out, allow_pickle=False) as stored:
+        futures = stored["forecasts"]
+        meta = json.loads(str(stored["meta_json"]))
+    assert futures.shape == (1, 6, 25, 32, 3) and meta["samples"] == 6 and meta["seed"] == 1
+    assert meta["model"] == "stcformer-cvae" and meta["forecast_axes"] == "origin, sample, frame, joint, xyz"
+    with np.load(recording_60fps_mm) as rec:
+        last = rec["positions"][-1]
+    # every future starts from where the recording stops, and they part ways by the last frame
+    assert (np.linalg.norm(futures[0, :, 0] - last, axis=-1).mean(axis=-1) < 50.0).all()
+    assert np.linalg.norm(futures[0, :, -1] - futures[0, :, -1].mean(axis=0), axis=-1).mean() > 5.0
+    if "--animate" in argv:
+        assert "6 futures" in printed and (tmp_path / "futures.gif").stat().st_size > 10_000

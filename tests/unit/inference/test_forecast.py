@@ -17,6 +17,7 @@ from crisscross.inference.forecast import ForecastPredictor, detect_units, resam
 from crisscross.inference.motion_files import Motion3D
 from crisscross.inference.predictor import Predictor
 from crisscross.models.registry import build_model
+from crisscross.tasks.forecasting.sampling import make_sample_fn
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +164,35 @@ def test_a_user_skeleton_forecaster_takes_its_17_joints_root_centred(world_mm) -
     np.testing.assert_allclose(out.positions[0], expected, atol=1e-3)
     shifted = predictor(world + np.array([100.0, -50.0, 20.0]), fps=25, units="mm", root_motion="hold")
     np.testing.assert_allclose(shifted.positions, out.positions + np.array([100.0, -50.0, 20.0]), atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def sampler() -> ForecastPredictor:
+    return Predictor.from_checkpoint(Path(FORECASTER).parent / "h36m-stcformer-cvae-ft-seed0.pt")
+
+
+def test_a_sampling_forecaster_draws_k_futures_per_origin_reproducibly(sampler, body_mm, world_mm) -> None:
+    world, rotation, path = world_mm
+    drawn = sampler(world[:60], fps=25, units="mm", every=10, samples=4, seed=3, root_motion="hold")
+    assert drawn.positions.shape == (6, 4, 25, 32, 3)
+    assert drawn.meta["samples"] == 4 and drawn.meta["seed"] == 3 and "sample" in drawn.meta["forecast_axes"]
+    again = sampler(world[:60], fps=25, units="mm", every=10, samples=4, seed=3, root_motion="hold")
+    np.testing.assert_array_equal(drawn.positions, again.positions)
+    other = sampler(world[:60], fps=25, units="mm", every=10, samples=4, seed=4, root_motion="hold")
+    assert not np.allclose(drawn.positions, other.positions)
+    spread = drawn.positions[:, :, -1].std(axis=1).mean()  # the futures differ at their last frame
+    assert spread > 1.0
+    # each future is the evaluation path's draw, turned and placed like a deterministic forecast
+    sample, _ = make_sample_fn(sampler.model, sampler.skeleton, sampler.output_frames, seed=3)
+    origins = np.arange(9, 60, 10)
+    windows = torch.as_tensor(np.stack([body_mm[o - 9:o + 1] for o in origins]), dtype=torch.float32)
+    body = sample(windows, 4).transpose(0, 1).double().numpy()  # [N, K, T, J, 3]
+    expected = body @ rotation.T + path[origins][:, None, None, None]
+    np.testing.assert_allclose(drawn.positions, expected, atol=1e-2)
+
+
+def test_samples_need_a_sampling_forecaster(predictor, sampler, world_mm) -> None:
+    with pytest.raises(ValueError, match="stcformer is deterministic: sampled futures need a model that samples"):
+        predictor(world_mm[0][:40], fps=25, units="mm", samples=3)
+    with pytest.raises(ValueError, match="samples must be a number of futures >= 1, got 0"):
+        sampler(world_mm[0][:40], fps=25, units="mm", samples=0)
