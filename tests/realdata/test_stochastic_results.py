@@ -62,9 +62,8 @@ def _cases() -> list:
 
 @pytest.mark.realdata
 @pytest.mark.parametrize(("table", "row"), _cases())
-def test_stochastic_figures_are_reproduced(table: dict, row: dict, request: pytest.FixtureRequest,
-                                           cache_dir: Path) -> None:
-    data_dir = request.getfixturevalue(f"{table['dataset']}_root")
+def test_stochastic_figures_are_reproduced(table: dict, row: dict, data_root, cache_dir: Path) -> None:
+    data_dir = data_root(table["dataset"])
     result = evaluate_source(str(REPO_ROOT / row["checkpoint"]), dataset=table["dataset"], split=table["split"],
                              protocol=table["protocol"], actions=tuple(table["actions"].split(",")),
                              data_dir=str(data_dir), cache_dir=str(cache_dir), device="cpu",
