@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from crisscross.config.load import config_to_dict, dump_config
 from crisscross.config.schema import ExperimentConfig
+from crisscross.data.datasets import get_dataset_info
 from crisscross.models.registry import count_parameters, get_model_entry
 from crisscross.runs.checkpoint import (
     CheckpointError,
@@ -292,6 +293,7 @@ def setup(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None,
     ckpt, cfg, run_dir = _read_resume(cfg, run_dir, resume)
     device, rank, world = _configure_process(cfg)
     task, d = get_task(cfg.task), cfg.data
+    get_dataset_info(d.dataset)  # an unknown dataset is named as such, before a protocol is looked up for it
     protocol = task.resolve_protocol(d.dataset, d.input_frames, d.output_frames, cfg.eval.protocol)
     task.check_select_metric(protocol, cfg.eval.select_metric)  # before the data load, not after an epoch
     train_set, val_set = task.load_split(d, d.train_split), task.load_split(d, d.val_split)
