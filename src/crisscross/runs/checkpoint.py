@@ -182,13 +182,26 @@ def _source_name(path: Path) -> str:
     return "/".join(parts[-4:]) if len(parts) >= 4 and parts[-2] == CHECKPOINTS_DIR else path.name
 
 
+def _portable_source(text: str) -> str:
+    """A ``train.init_from`` without the machine's folders: a path relative to the working folder stays (e.g.
+    ``pretrained/x.pt``); an absolute one keeps its run-relative part (:func:`_source_name` for a checkpoint file,
+    ``<run name>/<run id>`` for a run folder)."""
+    path = Path(text).expanduser()
+    if not (path.is_absolute() or text.startswith("..")):
+        return text
+    return _source_name(path) if path.suffix == ".pt" else "/".join(path.parts[-2:])
+
+
 def portable_config(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` without the machine's folders: data and cache folders unset, the run root the default."""
+    """``config`` without the machine's folders: data and cache folders unset, the run root the default, the
+    starting weights (``train.init_from``) named without the folders above their run."""
     out = dict(config)
     if isinstance(out.get("data"), dict):
         out["data"] = {**out["data"], "data_dir": None, "cache_dir": None}
     if isinstance(out.get("track"), dict):
         out["track"] = {**out["track"], "root": "runs"}
+    if isinstance(out.get("train"), dict) and isinstance(out["train"].get("init_from"), str):
+        out["train"] = {**out["train"], "init_from": _portable_source(out["train"]["init_from"])}
     return out
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from crisscross.runs.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from crisscross.runs.checkpoint import CheckpointError, load_checkpoint, portable_config, save_checkpoint
 from crisscross.runs.folders import create_run_dir, read_json, update_status
 
 
@@ -51,3 +51,20 @@ def test_run_dirs_are_new_each_time(tmp_path):
     update_status(d, "completed", step=3)
     status = read_json(d / "status.json")
     assert status["status"] == "completed" and status["step"] == 3 and "ended_at" in status
+
+
+@pytest.mark.parametrize(("init_from", "kept"), [
+    ("pretrained/h36m-stcformer-seed0.pt", "pretrained/h36m-stcformer-seed0.pt"),  # relative: stays
+    ("/home/me/runs/h36m-x/20260101-000000-abcdef/checkpoints/best.pt",
+     "h36m-x/20260101-000000-abcdef/checkpoints/best.pt"),
+    ("/home/me/runs/h36m-x/20260101-000000-abcdef/", "h36m-x/20260101-000000-abcdef"),
+    ("/tmp/stage2.pt", "stage2.pt"),
+    ("../other/weights.pt", "weights.pt"),
+])
+def test_a_released_config_names_its_starting_weights_without_the_machines_folders(init_from, kept):
+    config = {"data": {"data_dir": "/data/h36m", "cache_dir": "/cache"}, "track": {"root": "/home/me/runs"},
+              "train": {"init_from": init_from, "epochs": 2}}
+    out = portable_config(config)
+    assert out["train"] == {"init_from": kept, "epochs": 2}
+    assert out["data"] == {"data_dir": None, "cache_dir": None} and out["track"] == {"root": "runs"}
+    assert config["train"]["init_from"] == init_from  # the run's own config is left as it was
