@@ -166,22 +166,17 @@ def export_onnx(source: str | Path, dst: str | Path, *, check: bool = True) -> d
     entry = get_model_entry(ckpt["model_name"])
     meta, task = ckpt["meta"], entry.task
     contract = _contract(ckpt["model_name"], task, meta)
-    names: tuple[str, ...] = ("input",)
-    if entry.stochastic:  # the sampler, with the caller's noise as a second input
+    sampler = entry.stochastic  # a sampling model exports its sampler, with the caller's noise as a second input
+    graph, names = (NoiseForecast(model).eval(), ("input", "noise")) if sampler else (model, ("input",))
 
-        def inputs(batch: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
-            return onnx_input(task, meta, batch, seed), _noise_input(model, batch, seed)
+    def inputs(batch: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+        past = onnx_input(task, meta, batch, seed)
+        return (past, _noise_input(model, batch, seed)) if sampler else (past,)
 
-        graph, names = NoiseForecast(model).eval(), ("input", "noise")
+    if sampler:
         noise = ", ".join(["B", *(str(n) for n in model.noise_shape(1)[1:])])
         contract["crisscross.noise"] = (f"noise [{noise}]: standard normal; K futures of one past are K rows of "
                                         "it with K independent draws; zeros give the prior-mean forecast")
-    else:
-
-        def inputs(batch: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
-            return (onnx_input(task, meta, batch, seed),)
-
-        graph = model
     x = inputs(_EXPORT_BATCH)
     export_module(graph, x, dst, contract, names)
     report: dict[str, Any] = {"path": str(dst), "model": ckpt["model_name"], "task": task,

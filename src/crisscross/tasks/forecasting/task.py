@@ -227,7 +227,7 @@ class ForecastingTask:
         stochastic result APD, ADE, FDE, MMADE, MMFDE and the MPJPE averages of the mean and first sample."""
         row: dict[str, float] = {}
         if is_stochastic_result(result):  # APD, ADE, FDE, MMADE, MMFDE and the two MPJPE averages, in mm
-            row.update({f"{name}_mm": result[f"{name}_mm"] for name in ("apd", "ade", "fde", "mmade", "mmfde")})
+            row.update({f"{name}_mm": result[f"{name}_mm"] for name in ("apd", *_STOCHASTIC_SELECTABLE)})
             row["mpjpe_sample_mean_avg_mm"] = result["mpjpe_sample_mean_by_horizon_mm"]["avg"]
             row["mpjpe_first_sample_avg_mm"] = result["mpjpe_first_sample_by_horizon_mm"]["avg"]
             return row
