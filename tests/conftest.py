@@ -9,9 +9,12 @@ the guard is off.
 from __future__ import annotations
 
 import subprocess
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _TOOL_CACHES = ("__pycache__", ".pytest_cache", ".ruff_cache", ".import_linter_cache", ".hypothesis", ".egg-info",
@@ -46,3 +49,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 _BEFORE = pytest.StashKey[set[str] | None]()
+
+
+def _released_simlpe(seed: int = 0) -> OrderedDict:
+    """A state dict with the key names and shapes of siMLPe's released file (48 blocks, 50 frames, 22 x 3
+    channels; random values)."""
+    blocks, frames, channels = 48, 50, 66
+    gen = torch.Generator().manual_seed(seed)
+    state = OrderedDict()
+    for i in range(blocks):
+        state[f"motion_transformer.transformer.{i}.fc0.fc.weight"] = torch.randn(frames, frames, generator=gen) * 0.02
+        state[f"motion_transformer.transformer.{i}.fc0.fc.bias"] = torch.randn(frames, generator=gen) * 0.02
+        state[f"motion_transformer.transformer.{i}.norm0.alpha"] = 1 + torch.randn(1, channels, 1, generator=gen) * 0.1
+        state[f"motion_transformer.transformer.{i}.norm0.beta"] = torch.randn(1, channels, 1, generator=gen) * 0.01
+    for name in ("motion_fc_in", "motion_fc_out"):
+        state[f"{name}.weight"] = torch.randn(channels, channels, generator=gen) * 0.05
+        state[f"{name}.bias"] = torch.randn(channels, generator=gen) * 0.01
+    return state
+
+
+@pytest.fixture
+def released_simlpe() -> Callable[[int], OrderedDict]:
+    """``released_simlpe(seed=0)``: a generated state dict laid out like siMLPe's released weights."""
+    return _released_simlpe

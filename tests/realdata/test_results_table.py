@@ -13,42 +13,20 @@ once and their result is checked against each table.
 from __future__ import annotations
 
 import functools
-import re
 import tempfile
 from pathlib import Path
 
 import pytest
 from test_peers_real import released_file
 
+from crisscross.experiments.results_tables import ResultsRow, ResultsTable, measured_figures, parse_results_tables
 from crisscross.runs.peers import PEER_FORMATS, import_peer
 from crisscross.tasks.sources import evaluate_source
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = REPO_ROOT / "README.md"
 RESULTS_DOCS = REPO_ROOT / "docs" / "results"
-_BLOCK = re.compile(r"<!-- results (?P<attrs>[^>]*?) -->\n(?P<table>.*?)<!-- /results -->", re.S)
 _TABLE_KEYS = ("dataset", "split", "protocol", "metric")
-
-
-def _cells(line: str) -> list[str]:
-    return [c.replace("`", "").strip() for c in line.strip().strip("|").split("|")]
-
-
-def parse_results_tables(text: str) -> list[dict]:
-    """The results tables of one Markdown text: attributes and rows ``{"model", "weights", "figures": {col: mm}}``."""
-    tables = []
-    for match in _BLOCK.finditer(text):
-        attrs = dict(kv.split("=", 1) for kv in match["attrs"].split())
-        lines = [ln for ln in match["table"].splitlines() if ln.startswith("|")]
-        header = _cells(lines[0])
-        columns = [h.split()[0] for h in header[2:]]  # "80 ms" -> "80", "avg" -> "avg"
-        rows = []
-        for line in lines[2:]:
-            cells = _cells(line)
-            figures = {c: float(v.strip("*")) for c, v in zip(columns, cells[2:], strict=True)}
-            rows.append({"model": cells[0], "weights": cells[1], "figures": figures})
-        tables.append({**attrs, "rows": rows})
-    return tables
 
 
 def results_files() -> list[Path]:
@@ -56,66 +34,64 @@ def results_files() -> list[Path]:
     return [README, *sorted(RESULTS_DOCS.glob("*.md"))]
 
 
-def collect_results_tables() -> list[dict]:
-    """Every results table of every results file, each with the file it came from under ``"file"``."""
-    tables = []
-    for path in results_files():
-        for table in parse_results_tables(path.read_text()):
-            tables.append({**table, "file": path.relative_to(REPO_ROOT).as_posix()})
-    return tables
+def collect_results_tables() -> list[ResultsTable]:
+    """Every forecasting results table of every results file (``crisscross results`` reads the same)."""
+    return [table for path in results_files()
+            for table in parse_results_tables(path.read_text(), path.relative_to(REPO_ROOT).as_posix())
+            if table.kind == "results"]
 
 
-def _row_key(table: dict, row: dict) -> tuple[str, ...]:
-    return (*(table[k] for k in _TABLE_KEYS), row["model"], row["weights"])
+def _row_key(table: ResultsTable, row: ResultsRow) -> tuple[str, ...]:
+    return (*(table.attrs[k] for k in _TABLE_KEYS), row.model, row.weights)
 
 
-def _unique_rows() -> list[tuple[dict, dict]]:
+def _unique_rows() -> list[tuple[ResultsTable, ResultsRow]]:
     """(table, row) pairs over all files, a row printed in several files kept once (its first occurrence)."""
-    seen: dict[tuple[str, ...], tuple[dict, dict]] = {}
+    seen: dict[tuple[str, ...], tuple[ResultsTable, ResultsRow]] = {}
     for table in collect_results_tables():
-        for row in table["rows"]:
+        for row in table.rows:
             seen.setdefault(_row_key(table, row), (table, row))
     return list(seen.values())
 
 
 def test_the_readme_has_results_tables():
-    tables = parse_results_tables(README.read_text())
+    tables = [t for t in parse_results_tables(README.read_text(), "README.md") if t.kind == "results"]
     assert tables, "no <!-- results ... --> block in README.md"
 
 
 def test_the_results_pages_have_results_tables():
     pages = sorted(RESULTS_DOCS.glob("*.md"))
     assert pages, "no docs/results/*.md"
-    assert any(parse_results_tables(page.read_text()) for page in pages), "no results block in docs/results"
+    assert any(parse_results_tables(page.read_text(), page) for page in pages), "no results block in docs/results"
 
 
 def test_every_results_table_is_well_formed():
     for table in collect_results_tables():
-        assert set(_TABLE_KEYS) <= set(table), table
-        assert table["rows"], table["file"]
-        for row in table["rows"]:
-            weights = row["weights"]
+        assert set(_TABLE_KEYS) <= set(table.attrs), table.where
+        assert table.rows, table.where
+        for row in table.rows:
+            weights = row.weights
             peer = weights.startswith("peer:") and weights.removeprefix("peer:") in PEER_FORMATS
             known = weights == "none" or peer or (REPO_ROOT / weights).is_file()
-            assert known, (table["file"], weights)
+            assert known, (table.where, weights)
 
 
 def test_a_row_printed_twice_prints_the_same_figures():
     seen: dict[tuple[str, ...], tuple[str, dict]] = {}
     for table in collect_results_tables():
-        for row in table["rows"]:
+        for row in table.rows:
             key = _row_key(table, row)
             if key in seen:
                 first_file, first_figures = seen[key]
-                assert row["figures"] == first_figures, (key, first_file, table["file"])
+                assert row.figures == first_figures, (key, first_file, table.where)
             else:
-                seen[key] = (table["file"], row["figures"])
+                seen[key] = (table.where, row.figures)
 
 
 def _cases() -> list:
     cases = []
     for table, row in _unique_rows():
-        label = f"{table['protocol']}-{table['split']}-{table['metric']}-{row['model']}"
+        label = f"{table.attrs['protocol']}-{table.attrs['split']}-{table.attrs['metric']}-{row.model}"
         cases.append(pytest.param(table, row, id=label))
     return cases
 
@@ -134,10 +110,12 @@ def _evaluate(weights: str, model: str, dataset: str, split: str, protocol: str,
 
 @pytest.mark.realdata
 @pytest.mark.parametrize(("table", "row"), _cases())
-def test_readme_figure_is_reproduced(table: dict, row: dict, request: pytest.FixtureRequest, cache_dir: Path):
-    data_dir = request.getfixturevalue(f"{table['dataset']}_root")
-    result = _evaluate(row["weights"], row["model"], table["dataset"], table["split"], table["protocol"],
-                       str(data_dir), str(cache_dir))
-    measured = result[table["metric"]]["mean"]
-    for column, printed in row["figures"].items():
+def test_readme_figure_is_reproduced(table: ResultsTable, row: ResultsRow, request: pytest.FixtureRequest,
+                                     cache_dir: Path):
+    attrs = table.attrs
+    data_dir = request.getfixturevalue(f"{attrs['dataset']}_root")
+    result = _evaluate(row.weights, row.model, attrs["dataset"], attrs["split"], attrs["protocol"], str(data_dir),
+                       str(cache_dir))
+    measured = measured_figures(table, result)
+    for column, printed in row.figures.items():
         assert printed == pytest.approx(measured[column], abs=0.05 + 1e-9), (column, printed, measured[column])

@@ -23,6 +23,7 @@ from crisscross.cli import models as models_command
 from crisscross.cli import predict as predict_command
 from crisscross.cli import profile as profile_command
 from crisscross.cli import report as report_command
+from crisscross.cli import results as results_command
 from crisscross.cli import runs as runs_command
 from crisscross.cli import sweep as sweep_command
 from crisscross.cli import train as train_command
@@ -38,6 +39,7 @@ SUBCOMMANDS: dict[str, ModuleType] = {
     "eval": evaluate_command,
     "export": export_command,
     "import": import_command,
+    "results": results_command,
     "predict": predict_command,
     "models": models_command,
     "datasets": datasets_command,

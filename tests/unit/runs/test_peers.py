@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -16,21 +15,6 @@ from crisscross.runs.checkpoint import CheckpointError, load_model_from_checkpoi
 from crisscross.runs.peers import PEER_FORMATS, import_peer
 
 BLOCKS, FRAMES, CHANNELS = 48, 50, 66
-
-
-def released_simlpe(seed: int = 0) -> OrderedDict:
-    """A state dict with the released file's key names and shapes (random values)."""
-    gen = torch.Generator().manual_seed(seed)
-    state = OrderedDict()
-    for i in range(BLOCKS):
-        state[f"motion_transformer.transformer.{i}.fc0.fc.weight"] = torch.randn(FRAMES, FRAMES, generator=gen) * 0.02
-        state[f"motion_transformer.transformer.{i}.fc0.fc.bias"] = torch.randn(FRAMES, generator=gen) * 0.02
-        state[f"motion_transformer.transformer.{i}.norm0.alpha"] = 1 + torch.randn(1, CHANNELS, 1, generator=gen) * 0.1
-        state[f"motion_transformer.transformer.{i}.norm0.beta"] = torch.randn(1, CHANNELS, 1, generator=gen) * 0.01
-    for name in ("motion_fc_in", "motion_fc_out"):
-        state[f"{name}.weight"] = torch.randn(CHANNELS, CHANNELS, generator=gen) * 0.05
-        state[f"{name}.bias"] = torch.randn(CHANNELS, generator=gen) * 0.01
-    return state
 
 
 def simlpe_reference(state: dict, past: torch.Tensor) -> torch.Tensor:
@@ -54,7 +38,7 @@ def simlpe_reference(state: dict, past: torch.Tensor) -> torch.Tensor:
     return out.reshape(past.shape[0], 10, 22, 3)
 
 
-def test_the_imported_model_computes_simlpes_step(tmp_path: Path) -> None:
+def test_the_imported_model_computes_simlpes_step(tmp_path: Path, released_simlpe) -> None:
     state = released_simlpe()
     torch.save(state, tmp_path / "h36m_model_40000.pth")
     out = import_peer("simlpe", tmp_path / "h36m_model_40000.pth", tmp_path / "simlpe.pt")
@@ -67,7 +51,7 @@ def test_the_imported_model_computes_simlpes_step(tmp_path: Path) -> None:
         torch.testing.assert_close(model(past).double(), simlpe_reference(state, past), atol=1e-5, rtol=1e-5)
 
 
-def test_the_evaluation_rolls_it_out_to_25_frames_as_simlpe_does(tmp_path: Path) -> None:
+def test_the_evaluation_rolls_it_out_to_25_frames_as_simlpe_does(tmp_path: Path, released_simlpe) -> None:
     state = released_simlpe(2)
     torch.save(state, tmp_path / "w.pth")
     model, _ = load_model_from_checkpoint(import_peer("simlpe", tmp_path / "w.pth", tmp_path / "s.pt"))
@@ -87,7 +71,7 @@ def test_the_evaluation_rolls_it_out_to_25_frames_as_simlpe_does(tmp_path: Path)
     (lambda s: s.pop("motion_fc_out.bias"), r"missing 1 weight\(s\) of simlpe-48: fc_out.bias"),
     (lambda s: s.update({"motion_fc_in.weight": torch.zeros(66, 60)}), r"motion_fc_in.weight has shape \[66, 60\]"),
 ])
-def test_what_does_not_fit_is_named_in_one_line(tmp_path: Path, change, message: str) -> None:
+def test_what_does_not_fit_is_named_in_one_line(tmp_path: Path, change, message: str, released_simlpe) -> None:
     state = released_simlpe()
     change(state)
     torch.save(state, tmp_path / "bad.pth")
@@ -97,7 +81,7 @@ def test_what_does_not_fit_is_named_in_one_line(tmp_path: Path, change, message:
     assert not (tmp_path / "out.pt").exists()
 
 
-def test_the_command_converts_and_refuses_in_one_line(tmp_path: Path, capsys) -> None:
+def test_the_command_converts_and_refuses_in_one_line(tmp_path: Path, capsys, released_simlpe) -> None:
     torch.save(released_simlpe(), tmp_path / "h36m_model_40000.pth")
     out = tmp_path / "simlpe.pt"
     assert main(["import", "simlpe", str(tmp_path / "h36m_model_40000.pth"), "-o", str(out)]) == 0
