@@ -20,15 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from crisscross.experiments.results_tables import LIFTING_COLUMNS, parse_results_tables
 from crisscross.tasks.sources import evaluate_source
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAGES = [REPO_ROOT / "README.md", REPO_ROOT / "docs" / "lifting.md",
          *sorted((REPO_ROOT / "docs" / "results").glob("*.md"))]
-_BLOCK = re.compile(r"<!-- lifting-results (?P<attrs>[^>]*?) -->\n(?P<table>.*?)<!-- /lifting-results -->", re.S)
 _SUBJECT_BLOCK = re.compile(
     r"<!-- lifting-per-subject (?P<attrs>[^>]*?) -->\n(?P<table>.*?)<!-- /lifting-per-subject -->", re.S)
-COLUMNS = {"P1": "mpjpe_mm", "P2": "p_mpjpe_mm", "N-MPJPE": "n_mpjpe_mm", "MPJVE": "mpjve_mm"}
 
 
 def _cells(line: str) -> list[str]:
@@ -48,10 +47,13 @@ def _blocks(block: re.Pattern) -> list[tuple[str, dict, list[str], list[dict]]]:
 
 
 def lifting_tables() -> list[dict]:
-    """Every lifting results table: its attributes and rows ``{"model", "weights", "figures": {key: mm}}``."""
-    return [{**attrs, "page": page, "rows": [
-        {"model": r["model"], "weights": r["weights"], "figures": {COLUMNS[c]: float(r[c]) for c in COLUMNS if c in r}}
-        for r in rows]} for page, attrs, _, rows in _blocks(_BLOCK)]
+    """Every lifting results table (read as ``crisscross results`` reads it): its attributes and rows
+    ``{"model", "weights", "figures": {metric key: mm}}``."""
+    return [{**t.attrs, "page": page.name, "rows": [
+        {"model": r.model, "weights": r.weights, "figures": {LIFTING_COLUMNS[c]: v for c, v in r.figures.items()}}
+        for r in t.rows]}
+        for page in PAGES if page.exists()
+        for t in parse_results_tables(page.read_text(), page.name) if t.kind == "lifting-results"]
 
 
 def per_subject_tables() -> list[dict]:

@@ -96,7 +96,11 @@ class ResultsTable:
 
     def key(self, column: str) -> str:
         """The column's key in a row's figures: the horizon ("80" of "80 ms"), "avg", or the lifting name."""
-        return column.split()[0] if self.kind == "results" else column
+        return _column_key(self.kind, column)
+
+
+def _column_key(kind: str, column: str) -> str:
+    return column.split()[0] if kind == "results" else column
 
 
 def _cells(line: str) -> list[str]:
@@ -151,14 +155,13 @@ def parse_results_tables(text: str, source: str | Path = "<text>") -> list[Resul
         if kind == "lifting-results" and (unknown := [c for c in columns if c not in LIFTING_COLUMNS]):
             raise ResultsTableError(f"{source}:{body[0][0]}: unknown lifting column {unknown[0]!r} "
                                     f"(expected some of {', '.join(LIFTING_COLUMNS)})")
-        table = ResultsTable(kind, attrs, columns, (), Path(source), start)  # for its column keys
         rows = []
         for number, line in body[2:]:
             cells = _cells(line)
             if len(cells) != len(header):
                 raise ResultsTableError(f"{source}:{number}: expected {len(header)} cells, got {len(cells)}")
             where = f"{source}:{number}"
-            figures = {table.key(c): _figure(v, where) for c, v in zip(columns, cells[2:], strict=True)}
+            figures = {_column_key(kind, c): _figure(v, where) for c, v in zip(columns, cells[2:], strict=True)}
             raw = [c.strip() for c in line.strip().strip("|").split("|")]
             rows.append(ResultsRow(cells[0], cells[1], figures, number, (raw[0], raw[1])))
         tables.append(ResultsTable(kind, attrs, columns, tuple(rows), Path(source), start))
