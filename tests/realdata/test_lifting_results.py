@@ -8,8 +8,11 @@ mm. Each printed figure must equal the re-evaluated one to 0.1 mm (the tables pr
 A per-subject table (HumanEva-I is reported per subject and action) sits between ``<!-- lifting-per-subject
 dataset=D split=S protocol=P metric=M -->`` and ``<!-- /lifting-per-subject -->``: columns model, weights, then one
 per action and subject (``Walk S1``: the action group starting with "Walk", the subject ending in "S1"), with the
-metric ``M`` (``p_mpjpe_mm`` for P2). Rows whose weights are "published" are other projects' figures, not
-re-evaluated. Each model is evaluated once per protocol for both kinds of table.
+metric ``M`` (``p_mpjpe_mm`` for P2). A per-action table (Human3.6M is reported per action, over both test
+subjects) sits between ``<!-- lifting-per-action dataset=D split=S protocol=P metric=M -->`` and
+``<!-- /lifting-per-action -->``: columns model, weights, then one per action group by its name (``walking``).
+Rows whose weights are "published" are other projects' figures, not re-evaluated. Each model is evaluated once per
+protocol for every kind of table.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ PAGES = [REPO_ROOT / "README.md", REPO_ROOT / "docs" / "lifting.md",
          *sorted((REPO_ROOT / "docs" / "results").glob("*.md"))]
 _SUBJECT_BLOCK = re.compile(
     r"<!-- lifting-per-subject (?P<attrs>[^>]*?) -->\n(?P<table>.*?)<!-- /lifting-per-subject -->", re.S)
+_ACTION_BLOCK = re.compile(
+    r"<!-- lifting-per-action (?P<attrs>[^>]*?) -->\n(?P<table>.*?)<!-- /lifting-per-action -->", re.S)
 
 
 def _cells(line: str) -> list[str]:
@@ -62,6 +67,13 @@ def per_subject_tables() -> list[dict]:
         {"model": r["model"], "weights": r["weights"],
          "figures": {tuple(h.split()): float(r[h]) for h in header[2:]}}
         for r in rows if r["weights"] != "published"]} for page, attrs, header, rows in _blocks(_SUBJECT_BLOCK)]
+
+
+def per_action_tables() -> list[dict]:
+    """Every per-action table: attributes and rows ``{"model", "weights", "figures": {action: mm}}``."""
+    return [{**attrs, "page": page, "rows": [
+        {"model": r["model"], "weights": r["weights"], "figures": {h: float(r[h]) for h in header[2:]}}
+        for r in rows if r["weights"] != "published"]} for page, attrs, header, rows in _blocks(_ACTION_BLOCK)]
 
 
 @functools.cache
@@ -112,3 +124,20 @@ def test_per_subject_figure_is_reproduced(table: dict, row: dict, data_root, cac
     for (action, subject), printed in row["figures"].items():
         value = _lookup(result, table["metric"], action, subject)
         assert printed == pytest.approx(value, abs=0.05 + 1e-9), (action, subject, printed, value)
+
+
+def _action_cases() -> list:
+    return [pytest.param(t, row, id=f"{t['page']}-{t['dataset']}-{t['protocol']}-{t['metric']}-{row['model']}-"
+                                     f"{row['weights'].rsplit('/', 1)[-1]}")
+            for t in per_action_tables() for row in t["rows"]]
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(("table", "row"), _action_cases())
+def test_per_action_figure_is_reproduced(table: dict, row: dict, data_root, cache_dir: Path):
+    result = _evaluate(row["weights"], row["model"], table["dataset"], table["split"], table["protocol"],
+                       str(data_root(table["dataset"])), str(cache_dir))
+    assert set(row["figures"]) == set(result["actions"]), (sorted(row["figures"]), result["actions"])
+    for action, printed in row["figures"].items():
+        value = result[table["metric"]]["per_action"][action]
+        assert printed == pytest.approx(value, abs=0.05 + 1e-9), (action, printed, value)
