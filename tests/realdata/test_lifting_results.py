@@ -61,19 +61,22 @@ def lifting_tables() -> list[dict]:
         for t in parse_results_tables(page.read_text(), page.name) if t.kind == "lifting-results"]
 
 
-def per_subject_tables() -> list[dict]:
-    """Every per-subject table: attributes and rows ``{"model", "weights", "figures": {(action, subject): mm}}``."""
+def _figure_tables(block: re.Pattern, column_key) -> list[dict]:
+    """Attributes and re-evaluated rows ``{"model", "weights", "figures": {column_key(header): mm}}`` of every table
+    between ``block``'s markers ("published" rows are other projects' figures and are left out)."""
     return [{**attrs, "page": page, "rows": [
-        {"model": r["model"], "weights": r["weights"],
-         "figures": {tuple(h.split()): float(r[h]) for h in header[2:]}}
-        for r in rows if r["weights"] != "published"]} for page, attrs, header, rows in _blocks(_SUBJECT_BLOCK)]
+        {"model": r["model"], "weights": r["weights"], "figures": {column_key(h): float(r[h]) for h in header[2:]}}
+        for r in rows if r["weights"] != "published"]} for page, attrs, header, rows in _blocks(block)]
+
+
+def per_subject_tables() -> list[dict]:
+    """Every per-subject table, figures keyed by ``(action, subject)``."""
+    return _figure_tables(_SUBJECT_BLOCK, lambda h: tuple(h.split()))
 
 
 def per_action_tables() -> list[dict]:
-    """Every per-action table: attributes and rows ``{"model", "weights", "figures": {action: mm}}``."""
-    return [{**attrs, "page": page, "rows": [
-        {"model": r["model"], "weights": r["weights"], "figures": {h: float(r[h]) for h in header[2:]}}
-        for r in rows if r["weights"] != "published"]} for page, attrs, header, rows in _blocks(_ACTION_BLOCK)]
+    """Every per-action table, figures keyed by action group."""
+    return _figure_tables(_ACTION_BLOCK, lambda h: h)
 
 
 @functools.cache
@@ -83,30 +86,37 @@ def _evaluate(weights: str, model: str, dataset: str, split: str, protocol: str,
                            protocol=protocol, data_dir=data_dir, cache_dir=cache_dir, device="cpu")
 
 
+def _evaluate_row(table: dict, row: dict, data_root, cache_dir: Path) -> dict:
+    return _evaluate(row["weights"], row["model"], table["dataset"], table["split"], table["protocol"],
+                     str(data_root(table["dataset"])), str(cache_dir))
+
+
+def _params(tables: list[dict], *keys: str) -> list:
+    """One case per row, its id the page, the table's ``keys``, the model and the weights' file name."""
+    return [pytest.param(t, row, id="-".join([t["page"], *(t[k] for k in keys), row["model"],
+                                              row["weights"].rsplit("/", 1)[-1]]))
+            for t in tables for row in t["rows"]]
+
+
 def test_the_lifting_page_has_a_results_table():
     tables = lifting_tables()
     assert tables and all({"dataset", "split", "protocol"} <= set(t) and t["rows"] for t in tables)
 
 
 def _cases() -> list:
-    return [pytest.param(t, row, id=f"{t['page']}-{t['dataset']}-{t['protocol']}-{row['model']}-"
-                                     f"{row['weights'].rsplit('/', 1)[-1]}")
-            for t in lifting_tables() for row in t["rows"]]
+    return _params(lifting_tables(), "dataset", "protocol")
 
 
 @pytest.mark.realdata
 @pytest.mark.parametrize(("table", "row"), _cases())
 def test_lifting_figure_is_reproduced(table: dict, row: dict, data_root, cache_dir: Path):
-    result = _evaluate(row["weights"], row["model"], table["dataset"], table["split"], table["protocol"],
-                       str(data_root(table["dataset"])), str(cache_dir))
+    result = _evaluate_row(table, row, data_root, cache_dir)
     for key, printed in row["figures"].items():
         assert printed == pytest.approx(result[key]["mean"], abs=0.05 + 1e-9), (key, printed, result[key]["mean"])
 
 
 def _subject_cases() -> list:
-    return [pytest.param(t, row, id=f"{t['page']}-{t['protocol']}-{t['metric']}-{row['model']}-"
-                                     f"{row['weights'].rsplit('/', 1)[-1]}")
-            for t in per_subject_tables() for row in t["rows"]]
+    return _params(per_subject_tables(), "protocol", "metric")
 
 
 def _lookup(result: dict, metric: str, action_prefix: str, subject_suffix: str) -> float:
@@ -119,24 +129,20 @@ def _lookup(result: dict, metric: str, action_prefix: str, subject_suffix: str) 
 @pytest.mark.realdata
 @pytest.mark.parametrize(("table", "row"), _subject_cases())
 def test_per_subject_figure_is_reproduced(table: dict, row: dict, data_root, cache_dir: Path):
-    result = _evaluate(row["weights"], row["model"], table["dataset"], table["split"], table["protocol"],
-                       str(data_root(table["dataset"])), str(cache_dir))
+    result = _evaluate_row(table, row, data_root, cache_dir)
     for (action, subject), printed in row["figures"].items():
         value = _lookup(result, table["metric"], action, subject)
         assert printed == pytest.approx(value, abs=0.05 + 1e-9), (action, subject, printed, value)
 
 
 def _action_cases() -> list:
-    return [pytest.param(t, row, id=f"{t['page']}-{t['dataset']}-{t['protocol']}-{t['metric']}-{row['model']}-"
-                                     f"{row['weights'].rsplit('/', 1)[-1]}")
-            for t in per_action_tables() for row in t["rows"]]
+    return _params(per_action_tables(), "dataset", "protocol", "metric")
 
 
 @pytest.mark.realdata
 @pytest.mark.parametrize(("table", "row"), _action_cases())
 def test_per_action_figure_is_reproduced(table: dict, row: dict, data_root, cache_dir: Path):
-    result = _evaluate(row["weights"], row["model"], table["dataset"], table["split"], table["protocol"],
-                       str(data_root(table["dataset"])), str(cache_dir))
+    result = _evaluate_row(table, row, data_root, cache_dir)
     assert set(row["figures"]) == set(result["actions"]), (sorted(row["figures"]), result["actions"])
     for action, printed in row["figures"].items():
         value = result[table["metric"]]["per_action"][action]
