@@ -16,6 +16,10 @@ VARIANTS = ["videopose3d", "videopose3d-small", "poseformer", "poseformer-small"
 FIELDS = (9, 27, 81)
 # The test cases: every variant at every receptive field among FIELDS (all three models support all three).
 CASES = [(name, r) for name in VARIANTS for r in FIELDS]
+# PoseFormer's frame-weighting convolution adds its bias equally to every channel, and the head's LayerNorm takes
+# that constant away again: its gradient is zero up to rounding (exactly zero on some PyTorch builds), as in the
+# published model.
+CANCELLED_BY_NORM = {"poseformer": {"weighted_mean.bias"}, "poseformer-small": {"weighted_mean.bias"}}
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +56,10 @@ def test_forward_backward(name: str, frames: int) -> None:
     for pname, p in model.named_parameters():
         assert p.grad is not None, f"{name}: no gradient for {pname}"
         assert torch.isfinite(p.grad).all(), f"{name}: non-finite gradient for {pname}"
-        assert p.grad.abs().sum() > 0, f"{name}: zero gradient for {pname}"
+        if pname in CANCELLED_BY_NORM.get(name, ()):
+            assert p.grad.abs().max() < 1e-4, f"{name}: {pname} should be cancelled by the head's LayerNorm"
+        else:
+            assert p.grad.abs().sum() > 0, f"{name}: zero gradient for {pname}"
 
 
 @pytest.mark.parametrize("name", VARIANTS)
