@@ -32,7 +32,10 @@ KILLS = 3
 
 
 def _train(wandb_home: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src"), "WANDB_SILENT": "true",
+    # Not WANDB_SERVICE: W&B stores its service's address there once this process has used W&B (an earlier test),
+    # and a child that inherits it shares that service, which still holds the killed child's run ID on resume.
+    inherited = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    env = {**inherited, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src"), "WANDB_SILENT": "true",
            **{var: str(wandb_home / var.lower()) for var in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR")}}
     return subprocess.Popen([sys.executable, "-m", "crisscross.cli.main", "train", *args, "--no-baseline"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
