@@ -9,6 +9,7 @@ frame rate and input/output lengths.
 from __future__ import annotations
 
 import errno
+import json
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from crisscross.config import ExperimentConfig, config_from_dict
 from crisscross.config.schema import ConfigError
 from crisscross.data.skeleton import skeleton_from_meta
 from crisscross.models.registry import build_model
-from crisscross.runs.folders import CHECKPOINTS_DIR
+from crisscross.runs.folders import CHECKPOINTS_DIR, ENV_FILE
 from crisscross.runtime import atomic_write
 
 __all__ = [
@@ -237,9 +238,21 @@ def export_checkpoint(src: str | Path | Sequence[str | Path], dst: str | Path, *
     payload["meta"] = dict(payload["meta"], training=provenance[0]["training"],
                            exported_from=_source_name(sources[0]),
                            weights=provenance[0]["weights"])
+    device = _training_device(sources[0])
+    if device is not None:
+        payload["meta"]["device"] = device
     if len(ckpts) > 1:
         payload["meta"]["averaged_from"] = provenance
     return save_checkpoint(dst, payload)
+
+
+def _training_device(checkpoint: Path) -> str | None:
+    """The device a run trained on (``device_name`` of its ``env.json``, beside its checkpoints folder), or ``None``
+    for a checkpoint outside a run folder."""
+    try:
+        return json.loads((checkpoint.parent.parent / ENV_FILE).read_text()).get("device_name")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 # What must agree for two checkpoints' weights to be averaged or exchanged.

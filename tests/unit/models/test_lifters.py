@@ -19,7 +19,7 @@ CASES = [(name, r) for name in VARIANTS for r in FIELDS]
 # PoseFormer's frame-weighting convolution adds its bias equally to every channel, and the head's LayerNorm takes
 # that constant away again: its gradient is zero up to rounding (exactly zero on some PyTorch builds), as in the
 # published model.
-CANCELLED_BY_NORM = {"poseformer": {"weighted_mean.bias"}, "poseformer-small": {"weighted_mean.bias"}}
+CANCELLED_BY_NORM = {"poseformer": "weighted_mean.bias"}  # by model family (name prefix)
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +56,7 @@ def test_forward_backward(name: str, frames: int) -> None:
     for pname, p in model.named_parameters():
         assert p.grad is not None, f"{name}: no gradient for {pname}"
         assert torch.isfinite(p.grad).all(), f"{name}: non-finite gradient for {pname}"
-        if pname in CANCELLED_BY_NORM.get(name, ()):
+        if any(name.startswith(family) and pname == p_name for family, p_name in CANCELLED_BY_NORM.items()):
             assert p.grad.abs().max() < 1e-4, f"{name}: {pname} should be cancelled by the head's LayerNorm"
         else:
             assert p.grad.abs().sum() > 0, f"{name}: zero gradient for {pname}"

@@ -1,5 +1,7 @@
 """Exporting several checkpoints as their uniform average (a model soup), checked against hand-computed values."""
 
+import json
+
 import pytest
 import torch
 
@@ -73,3 +75,13 @@ def test_an_export_names_its_source_by_run_and_leaves_the_machines_folders_out(t
     assert out["config"]["data"] == {"dataset": "humaneva", "data_dir": None, "cache_dir": None}
     assert out["config"]["track"] == {"root": "runs", "name": "lift"}
     assert str(tmp_path) not in repr(out)
+
+
+def test_an_export_from_a_run_folder_names_the_device_it_trained_on(tmp_path):
+    run = tmp_path / "runs" / "lift" / "20260101-000000-abcdef"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "env.json").write_text(json.dumps({"device": "cuda", "device_name": "NVIDIA H200"}))
+    src = _ckpt(run / "checkpoints" / "last.pt", [1.0, 2.0], steps=3)
+    assert load_checkpoint(export_checkpoint(src, tmp_path / "a.pt"))["meta"]["device"] == "NVIDIA H200"
+    (run / "env.json").unlink()
+    assert "device" not in load_checkpoint(export_checkpoint(src, tmp_path / "b.pt"))["meta"]
