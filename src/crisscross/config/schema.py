@@ -155,6 +155,9 @@ class TrainConfig:
     deterministic: bool = False
     loss: str = "mpjpe"
     velocity_loss_weight: float = 0.0
+    # forecasting: one weight per predicted training frame (data.output_frames) for a weighted mean over frames of
+    # the position and velocity losses; null: the plain mean
+    frame_weights: tuple[float, ...] | None = None
     ema_decay: float | None = None
     early_stop_patience: int | None = None
     init_from: str | None = None  # fine-tuning: start from these weights (a checkpoint file or a run folder)
@@ -174,6 +177,10 @@ class TrainConfig:
         _choice(self.loss, "train.loss", LOSSES)
         _choice(self.attention, "train.attention", ATTENTION_BACKENDS)
         _check(self.velocity_loss_weight >= 0, "train.velocity_loss_weight", "must be >= 0")
+        _check(self.frame_weights is None or (len(self.frame_weights) > 0
+                                              and all(w >= 0 for w in self.frame_weights)
+                                              and sum(self.frame_weights) > 0), "train.frame_weights",
+               "must be a non-empty list of weights >= 0 with a positive sum, or null")
         _check(self.ema_decay is None or 0 < self.ema_decay < 1, "train.ema_decay", "must be in (0, 1) or null")
         _check(self.early_stop_patience is None or self.early_stop_patience >= 1, "train.early_stop_patience",
                "must be >= 1 or null")
@@ -232,3 +239,11 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
+
+    def __post_init__(self) -> None:
+        weights = self.train.frame_weights
+        _check(weights is None or self.task == "forecasting", "train.frame_weights",
+               f"weights the predicted frames of forecasting; task {self.task!r} has none, set it to null")
+        _check(weights is None or len(weights) == self.data.output_frames, "train.frame_weights",
+               f"has {len(weights or ())} weights, expected one per predicted frame (data.output_frames="
+               f"{self.data.output_frames})")

@@ -149,8 +149,10 @@ class ForecastingTask:
             # Models with teacher forcing or auxiliary terms expose training_outputs (DDP wrappers forward it).
             training_outputs = getattr(model, "training_outputs", None)
             pred, aux = training_outputs(past, future) if training_outputs is not None else (model(past), {})
-        pos = position_loss(train.loss, pred, future)
-        vel = velocity_loss(pred, future, past[:, -1:]) if train.velocity_loss_weight > 0 else pos.new_zeros(())
+        weights = None if train.frame_weights is None else torch.tensor(train.frame_weights, device=pred.device)
+        pos = position_loss(train.loss, pred, future, weights)
+        vel = (velocity_loss(pred, future, past[:, -1:], weights) if train.velocity_loss_weight > 0
+               else pos.new_zeros(()))
         extra = sum((v.float() for v in aux.values()), pos.new_zeros(()))
         loss = pos + train.velocity_loss_weight * vel + extra
         return loss, torch.stack([loss.detach(), pos.detach(), vel.detach()])
