@@ -22,7 +22,7 @@ def _frame_mean(err: torch.Tensor, frame_weights: torch.Tensor | None) -> torch.
     if frame_weights.shape != (err.shape[1],):
         raise ValueError(f"frame_weights has shape {tuple(frame_weights.shape)}, expected ({err.shape[1]},): one "
                          f"weight per predicted frame")
-    per_frame = err.flatten(2).mean(dim=(0, 2)) if err.dim() > 2 else err.mean(dim=0)
+    per_frame = err.reshape(err.shape[0], err.shape[1], -1).mean(dim=(0, 2))
     w = frame_weights.to(per_frame)
     return (per_frame * w).sum() / w.sum()
 
