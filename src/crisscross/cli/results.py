@@ -23,9 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Read the results tables of Markdown files (<!-- results ... --> forecasting and "
         "<!-- lifting-results ... --> lifting blocks, as in docs/results/), re-evaluate every row from its "
         "weights (a checkpoint, 'none' for a weight-free model, 'peer:NAME' for a peer's released file given with "
-        "--peer) and print the tables with the measured figures. With --split test a user with the full dataset "
-        "gets every row's test figures (Human3.6M: subject S5) in one command; with --check the printed figures "
-        "are compared with the measured ones, exit code 1 when one differs by more than 0.05 mm.",
+        "--peer, or several checkpoints, the seeds of one recipe, printed as 'mean ± sd') and print the tables "
+        "with the measured figures. With --split test a user with the full dataset gets every row's test figures "
+        "(Human3.6M: subject S5) in one command; with --check the printed figures are compared with the measured "
+        "ones, exit code 1 when one differs by more than half its last printed digit (0.05 mm at one decimal).",
         epilog="example: crisscross results docs/results/h36m.md --split test --data-dir ~/data/h3.6m "
         "--peer simlpe=h36m_model_40000.pth")
     p.add_argument("files", nargs="+", metavar="FILE.md", help="Markdown files holding results tables")
@@ -78,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
         for mismatch in mismatches:
             print(f"  {mismatch}")
         return 1
-    print(f"\nevery printed figure reproduced to 0.05 mm ({rows} rows in {len(measured)} tables)")
+    print(f"\nevery printed figure reproduced to half its last digit ({rows} rows in {len(measured)} tables)")
     return 0

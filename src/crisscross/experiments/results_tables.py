@@ -17,15 +17,20 @@ Two kinds are read:
 A row's weights are a checkpoint (a path relative to the working directory or to a folder above the Markdown
 file, e.g. the repository root), ``none`` for a weight-free model named in the model column, or ``peer:NAME`` for
 a peer's released file, which is imported (:func:`crisscross.runs.peers.import_peer`) when it is given and skipped
-otherwise. :func:`evaluate_tables` re-evaluates every row once per protocol and split (a weights file shared by the
-22- and 32-joint tables is evaluated once); the figures of another split than the printed one (the test subject
-S5 for Human3.6M) come from the same call with ``split``. ``crisscross results`` prints what it returns.
+otherwise. A row over several checkpoints (the seeds of one recipe, their paths separated by spaces) prints every
+figure as ``mean ± sd``: the mean over the checkpoints and their sample standard deviation. A printed figure
+matches a measured one within half its last printed digit (plus :data:`FLOAT_SLACK_MM`), so a table printed to
+three decimals is checked to about three. :func:`evaluate_tables` re-evaluates every row once per protocol and
+split (a weights file shared by the 22- and 32-joint tables is evaluated once); the figures of another split than
+the printed one (the test subject S5 for Human3.6M) come from the same call with ``split``. ``crisscross
+results`` prints what it returns.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import statistics
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +48,7 @@ __all__ = [
     "ResultsRow",
     "ResultsTable",
     "ResultsTableError",
+    "combine_figures",
     "evaluate_tables",
     "find_mismatches",
     "format_table",
@@ -50,6 +56,8 @@ __all__ = [
     "parse_results_tables",
     "read_results_tables",
     "resolve_weights",
+    "spread_key",
+    "tolerance_mm",
 ]
 
 #: the block kinds read here, with the attributes each must name
@@ -57,8 +65,22 @@ KINDS: dict[str, tuple[str, ...]] = {"results": ("dataset", "split", "protocol",
                                      "lifting-results": ("dataset", "split", "protocol")}
 #: lifting column -> the metric of the evaluation result it prints
 LIFTING_COLUMNS = {"P1": "mpjpe_mm", "P2": "p_mpjpe_mm", "N-MPJPE": "n_mpjpe_mm", "MPJVE": "mpjve_mm"}
-#: the tables print one decimal: a printed figure matches a measured one within half its last digit
-TOLERANCE_MM = 0.05 + 1e-9
+#: allowed on top of half the last printed digit, for the float rounding by which two machines' evaluations differ
+FLOAT_SLACK_MM = 5e-4
+
+
+def tolerance_mm(decimals: int) -> float:
+    """How far a figure printed with ``decimals`` decimals may be from the measured one: half its last digit."""
+    return 0.5 * 10.0 ** -decimals + FLOAT_SLACK_MM
+
+
+#: the tolerance of a figure printed with one decimal, as most tables print them
+TOLERANCE_MM = tolerance_mm(1)
+
+
+def spread_key(key: str) -> str:
+    """The key of a column's spread (sample standard deviation over checkpoints) in a row's figures."""
+    return f"{key} sd"
 
 _OPEN = re.compile(r"^<!-- (?P<kind>[a-z-]+) (?P<attrs>[^>]*?) -->\s*$")
 
@@ -69,14 +91,27 @@ class ResultsTableError(ValueError):
 
 @dataclass(frozen=True)
 class ResultsRow:
-    """One row: the model, its weights cell, its printed figures by column, its line, and its first two cells as
-    printed (with their Markdown)."""
+    """One row: the model, its weights cell, its printed figures by column, its line, its first two cells as
+    printed (with their Markdown), and the decimals each figure was printed with (one when not given).
+
+    A row over several checkpoints holds each column's mean under the column's key and its spread under
+    :func:`spread_key` of it.
+    """
 
     model: str
     weights: str
     figures: dict[str, float]
     line: int
     printed_head: tuple[str, str] = ("", "")
+    decimals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def checkpoints(self) -> tuple[str, ...]:
+        """The weights cell's entries: one checkpoint, ``none`` or ``peer:NAME``, or the checkpoints of a seeds row."""
+        return tuple(self.weights.split())
+
+    def printed_decimals(self, key: str) -> int:
+        return self.decimals.get(key, 1)
 
 
 @dataclass(frozen=True)
@@ -107,12 +142,47 @@ def _cells(line: str) -> list[str]:
     return [c.replace("`", "").strip() for c in line.strip().strip("|").split("|")]
 
 
-def _figure(cell: str, where: str) -> float:
-    text = cell.strip("* ")
+def _number(text: str, cell: str, where: str) -> tuple[float, int]:
+    """A printed figure and its number of decimals."""
+    text = text.strip()
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ResultsTableError(f"{where}: expected a figure in mm, got {cell!r}") from None
+    return value, len(text.partition(".")[2]) if text.replace(".", "").isdigit() else 1
+
+
+def _figure(cell: str, where: str) -> tuple[float, int, float | None, int]:
+    """``(value, decimals, spread or None, its decimals)`` of a cell: ``12.3`` or ``12.34 ± 0.05`` (bold ignored)."""
+    text = cell.replace("*", "").strip()
+    mean, sep, spread = text.partition("±")
+    value, decimals = _number(mean, cell, where)
+    if not sep:
+        return value, decimals, None, 0
+    sd, sd_decimals = _number(spread, cell, where)
+    return value, decimals, sd, sd_decimals
+
+
+def _row(kind: str, columns: tuple[str, ...], cells: list[str], where: str) -> tuple[dict[str, float], dict[str, int]]:
+    """The figures of a row's cells (means and spreads by key) and their printed decimals."""
+    checkpoints = cells[1].split()
+    several = len(checkpoints) > 1
+    if several and any(c == "none" or c.startswith("peer:") for c in checkpoints):
+        raise ResultsTableError(f"{where}: a row over several weights takes checkpoints only, got {cells[1]!r}")
+    figures: dict[str, float] = {}
+    decimals: dict[str, int] = {}
+    for column, cell in zip(columns, cells[2:], strict=True):
+        key = _column_key(kind, column)
+        figures[key], decimals[key], spread, spread_decimals = _figure(cell, where)
+        if several and spread is None:
+            raise ResultsTableError(f"{where}: a row over {len(checkpoints)} checkpoints prints 'mean ± sd' in "
+                                    f"every column, got {cell!r} in {column}")
+        if not several and spread is not None:
+            raise ResultsTableError(f"{where}: {cell!r} in {column} is a spread, which needs several checkpoints in "
+                                    "the weights cell (separated by spaces)")
+        if spread is not None:
+            figures[spread_key(key)], decimals[spread_key(key)] = spread, spread_decimals
+    return figures, decimals
 
 
 def parse_results_tables(text: str, source: str | Path = "<text>") -> list[ResultsTable]:
@@ -160,10 +230,9 @@ def parse_results_tables(text: str, source: str | Path = "<text>") -> list[Resul
             cells = _cells(line)
             if len(cells) != len(header):
                 raise ResultsTableError(f"{source}:{number}: expected {len(header)} cells, got {len(cells)}")
-            where = f"{source}:{number}"
-            figures = {_column_key(kind, c): _figure(v, where) for c, v in zip(columns, cells[2:], strict=True)}
+            figures, decimals = _row(kind, columns, cells, f"{source}:{number}")
             raw = [c.strip() for c in line.strip().strip("|").split("|")]
-            rows.append(ResultsRow(cells[0], cells[1], figures, number, (raw[0], raw[1])))
+            rows.append(ResultsRow(cells[0], cells[1], figures, number, (raw[0], raw[1]), decimals))
         tables.append(ResultsTable(kind, attrs, columns, tuple(rows), Path(source), start))
         i += 1
     return tables
@@ -204,25 +273,26 @@ class _Evaluator:
     imported: dict[str, Path] = field(default_factory=dict)
     workdir: tempfile.TemporaryDirectory | None = None
 
-    def source(self, table: ResultsTable, row: ResultsRow) -> str | None:
-        if row.weights == "none":
+    def source(self, table: ResultsTable, weights: str) -> str | None:
+        if weights == "none":
             return None
-        if row.weights.startswith("peer:"):
-            peer = row.weights.removeprefix("peer:")
+        if weights.startswith("peer:"):
+            peer = weights.removeprefix("peer:")
             if peer not in self.imported:
                 if self.workdir is None:
                     self.workdir = tempfile.TemporaryDirectory(prefix="crisscross-results-")
                 self.imported[peer] = import_peer(peer, self.peers[peer], Path(self.workdir.name) / f"{peer}.pt")
             return str(self.imported[peer])
-        return str(resolve_weights(row.weights, table))
+        return str(resolve_weights(weights, table))
 
-    def __call__(self, table: ResultsTable, row: ResultsRow, split: str) -> dict[str, Any]:
+    def __call__(self, table: ResultsTable, weights: str, model: str, split: str) -> dict[str, Any]:
+        """The evaluation result of one entry of a weights cell (a checkpoint, ``none`` or ``peer:NAME``)."""
         dataset, protocol = table.attrs["dataset"], table.attrs["protocol"]
-        key = (row.weights, row.model if row.weights == "none" else "", dataset, split, protocol)
+        key = (weights, model if weights == "none" else "", dataset, split, protocol)
         if key not in self.results:
-            source = self.source(table, row)
-            self.progress(f"evaluating {row.weights if source else row.model} on {dataset} {split} ({protocol})")
-            self.results[key] = evaluate_source(source, model_name=row.model if source is None else None,
+            source = self.source(table, weights)
+            self.progress(f"evaluating {weights if source else model} on {dataset} {split} ({protocol})")
+            self.results[key] = evaluate_source(source, model_name=model if source is None else None,
                                                 dataset=dataset, split=split, protocol=protocol,
                                                 data_dir=self.data_dir, cache_dir=self.cache_dir, device=self.device)
         return self.results[key]
@@ -236,6 +306,19 @@ def measured_figures(table: ResultsTable, result: Mapping[str, Any]) -> dict[str
     return {c: float(result[LIFTING_COLUMNS[c]]["mean"]) for c in table.columns}
 
 
+def combine_figures(per_checkpoint: list[dict[str, float]]) -> dict[str, float]:
+    """One checkpoint's figures as they are; several checkpoints' mean by key and sample standard deviation under
+    :func:`spread_key` (the figures a seeds row prints as ``mean ± sd``)."""
+    if len(per_checkpoint) == 1:
+        return dict(per_checkpoint[0])
+    combined = {}
+    for key in per_checkpoint[0]:
+        values = [figures[key] for figures in per_checkpoint]
+        combined[key] = statistics.fmean(values)
+        combined[spread_key(key)] = statistics.stdev(values)
+    return combined
+
+
 def _peer_name(weights: str) -> str | None:
     return weights.removeprefix("peer:") if weights.startswith("peer:") else None
 
@@ -247,7 +330,8 @@ def evaluate_tables(tables: Iterable[ResultsTable], *, split: str | None = None,
     """Re-evaluate every row: ``(table, figures by column key per row)``, None for a peer row without its file.
 
     ``split`` replaces every table's own split (e.g. ``test``); the data and cache folders follow the usual rule
-    (the arguments, then ``$CRISSCROSS_DATA`` / ``$CRISSCROSS_CACHE``, then the user config file).
+    (the arguments, then ``$CRISSCROSS_DATA`` / ``$CRISSCROSS_CACHE``, then the user config file). A row over
+    several checkpoints gets their mean and spread (:func:`combine_figures`).
     """
     peer_files = {name: Path(path) for name, path in (peers or {}).items()}
     for name, path in peer_files.items():
@@ -268,8 +352,9 @@ def evaluate_tables(tables: Iterable[ResultsTable], *, split: str | None = None,
                                                 f"(known: {', '.join(PEER_FORMATS)})")
                     figures.append(None)
                     continue
-                result = evaluator(table, row, split or table.attrs["split"])
-                figures.append(measured_figures(table, result))
+                results = [evaluator(table, weights, row.model, split or table.attrs["split"])
+                           for weights in row.checkpoints]
+                figures.append(combine_figures([measured_figures(table, result) for result in results]))
             measured.append((table, figures))
     finally:
         if evaluator.workdir is not None:
@@ -278,20 +363,27 @@ def evaluate_tables(tables: Iterable[ResultsTable], *, split: str | None = None,
 
 
 def format_table(table: ResultsTable, figures: list[dict[str, float] | None], split: str | None = None) -> str:
-    """The table as Markdown with the measured figures (one decimal), between its block markers."""
+    """The table as Markdown with the measured figures (each to the decimals the table printed), between its block
+    markers."""
     attrs = {**table.attrs, **({"split": split} if split else {})}
     lines = [f"<!-- {table.kind} {' '.join(f'{k}={v}' for k, v in attrs.items())} -->",
              "| " + " | ".join(("model", "weights", *table.columns)) + " |",
              "|---|---|" + "---:|" * len(table.columns)]
     for row, measured in zip(table.rows, figures, strict=True):
-        cells = ["n/a" if measured is None else _one_decimal(measured[table.key(c)]) for c in table.columns]
+        cells = ["n/a" if measured is None else _cell(row, measured, table.key(c)) for c in table.columns]
         lines.append("| " + " | ".join((*row.printed_head, *cells)) + " |")
     lines.append(f"<!-- /{table.kind} -->")
     return "\n".join(lines)
 
 
-def _one_decimal(value: float) -> str:
-    return "nan" if math.isnan(value) else f"{value:.1f}"
+def _cell(row: ResultsRow, measured: dict[str, float], key: str) -> str:
+    text = _decimal(measured[key], row.printed_decimals(key))
+    spread = spread_key(key)
+    return text if spread not in measured else f"{text} ± {_decimal(measured[spread], row.printed_decimals(spread))}"
+
+
+def _decimal(value: float, decimals: int) -> str:
+    return "nan" if math.isnan(value) else f"{value:.{decimals}f}"
 
 
 @dataclass(frozen=True)
@@ -311,15 +403,20 @@ class Mismatch:
 
 
 def find_mismatches(table: ResultsTable, figures: list[dict[str, float] | None]) -> list[Mismatch]:
-    """The printed figures of ``table`` more than :data:`TOLERANCE_MM` from the measured ones (NaN matches NaN)."""
+    """The printed figures of ``table`` (means and spreads) further from the measured ones than half their last
+    printed digit (:func:`tolerance_mm`; NaN matches NaN)."""
     found = []
     for row, measured in zip(table.rows, figures, strict=True):
         if measured is None:
             continue
         for column in table.columns:
             key = table.key(column)
-            printed, value = row.figures[key], measured[key]
-            same = (math.isnan(printed) and math.isnan(value)) or abs(printed - value) <= TOLERANCE_MM
-            if not same:
-                found.append(Mismatch(f"{table.source}:{row.line}", row.model, row.weights, column, printed, value))
+            for figure_key, label in ((key, column), (spread_key(key), f"{column} sd")):
+                if figure_key not in row.figures:
+                    continue
+                printed, value = row.figures[figure_key], measured.get(figure_key, math.nan)
+                same = ((math.isnan(printed) and math.isnan(value))
+                        or abs(printed - value) <= tolerance_mm(row.printed_decimals(figure_key)))
+                if not same:
+                    found.append(Mismatch(f"{table.source}:{row.line}", row.model, row.weights, label, printed, value))
     return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from crisscross.cli.main import main
 from crisscross.experiments import results_tables
 from crisscross.experiments.results_tables import (
     ResultsTableError,
+    combine_figures,
     evaluate_tables,
     find_mismatches,
     format_table,
@@ -23,6 +25,7 @@ from crisscross.tasks.sources import evaluate_source
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SIMLPE_10 = "pretrained/h36m-simlpe-10in-seed0.pt"  # a committed checkpoint, evaluated on the embedded data
+SIMLPE_10_SEEDS = tuple(f"pretrained/h36m-simlpe-10in-seed{seed}.pt" for seed in range(3))
 
 PAGE = """# Results
 
@@ -79,6 +82,17 @@ def test_tables_are_read_with_their_attributes_figures_and_lines():
      "| `m` | none | 1.0 |\n<!-- /results -->\n", r"t.md:2: expected the columns model \| weights"),
     ("<!-- lifting-results dataset=d split=test protocol=p -->\n| model | weights | P3 |\n|---|---|---:|\n"
      "| `m` | none | 1.0 |\n<!-- /lifting-results -->\n", r"t.md:2: unknown lifting column 'P3'"),
+    ("<!-- results dataset=d split=val protocol=p metric=m -->\n| model | weights | 80 ms | avg |\n"
+     "|---|---|---:|---:|\n| `m` | `a.pt` `b.pt` | 1.0 ± 0.1 | 2.0 |\n<!-- /results -->\n",
+     r"t.md:4: a row over 2 checkpoints prints 'mean ± sd' in every column, got '2.0' in avg"),
+    ("<!-- results dataset=d split=val protocol=p metric=m -->\n| model | weights | avg |\n|---|---|---:|\n"
+     "| `m` | `a.pt` | 2.0 ± 0.1 |\n<!-- /results -->\n",
+     r"t.md:4: '2.0 ± 0.1' in avg is a spread, which needs several checkpoints"),
+    ("<!-- results dataset=d split=val protocol=p metric=m -->\n| model | weights | avg |\n|---|---|---:|\n"
+     "| `m` | `a.pt` peer:simlpe | 2.0 ± 0.1 |\n<!-- /results -->\n",
+     r"t.md:4: a row over several weights takes checkpoints only, got 'a.pt peer:simlpe'"),
+    ("<!-- results dataset=d split=val protocol=p metric=m -->\n| model | weights | avg |\n|---|---|---:|\n"
+     "| `m` | `a.pt` `b.pt` | 2.0 ± x |\n<!-- /results -->\n", r"t.md:4: expected a figure in mm, got '2.0 ± x'"),
 ])
 def test_a_malformed_table_is_one_line_naming_file_and_line(text: str, message: str):
     with pytest.raises(ResultsTableError, match=message) as err:
@@ -118,6 +132,47 @@ def test_mismatches_use_half_the_last_printed_digit():
     assert math.isnan(found[1].printed) and found[1].measured == 90.7
     assert str(found[0]) == "page.md:8: stcformer (seed 1) (pretrained/a.pt), 80 ms: printed 11.7, measured 11.760"
     assert find_mismatches(table, [None, None]) == []  # rows not evaluated are not compared
+
+
+SEEDS_PAGE = """<!-- results dataset=h36m split=val protocol=h36m-50-25-256 metric=mpjpe22_mm -->
+| model | weights | 80 ms | avg |
+|---|---|---:|---:|
+| `simlpe` (3 seeds) | `p/s1.pt` `p/s2.pt` `p/s3.pt` | **9.944** ± 0.012 | 60.69 ± 0.1 |
+| siMLPe (released weights) | `peer:simlpe` | 9.954 | 61.066 |
+<!-- /results -->
+"""
+
+
+def test_a_seeds_row_reads_its_checkpoints_means_spreads_and_decimals():
+    table = parse_results_tables(SEEDS_PAGE, "s.md")[0]
+    seeds, released = table.rows
+    assert seeds.checkpoints == ("p/s1.pt", "p/s2.pt", "p/s3.pt") and released.checkpoints == ("peer:simlpe",)
+    assert seeds.figures == {"80": 9.944, "80 sd": 0.012, "avg": 60.69, "avg sd": 0.1}
+    assert seeds.decimals == {"80": 3, "80 sd": 3, "avg": 2, "avg sd": 1}
+    assert released.figures == {"80": 9.954, "avg": 61.066} and released.printed_decimals("avg") == 3
+
+
+def test_several_checkpoints_combine_into_mean_and_sample_spread():
+    combined = combine_figures([{"80": 1.0, "avg": 10.0}, {"80": 2.0, "avg": 10.0}, {"80": 4.0, "avg": 13.0}])
+    assert combined["80"] == pytest.approx(7.0 / 3.0) and combined["avg"] == pytest.approx(11.0)
+    # sample standard deviation (n - 1): squared deviations 16/9 + 1/9 + 25/9 = 42/9 over 2
+    assert combined["80 sd"] == pytest.approx(math.sqrt(21.0 / 9.0))
+    assert combined["avg sd"] == pytest.approx(math.sqrt(3.0))
+    assert combine_figures([{"80": 1.5}]) == {"80": 1.5}  # one checkpoint: its figures, no spread
+
+
+def test_seeds_rows_and_three_decimals_are_checked_to_their_last_printed_digit():
+    table = parse_results_tables(SEEDS_PAGE, "s.md")[0]
+    close = [{"80": 9.9444, "80 sd": 0.0116, "avg": 60.694, "avg sd": 0.14}, {"80": 9.9536, "avg": 61.0664}]
+    assert find_mismatches(table, close) == []
+    far = [{"80": 9.9452, "80 sd": 0.0131, "avg": 60.69, "avg sd": 0.1}, {"80": 9.954, "avg": 61.0672}]
+    assert [(m.where, m.column) for m in find_mismatches(table, far)] == [
+        ("s.md:4", "80 ms"), ("s.md:4", "80 ms sd"), ("s.md:5", "avg")]
+    text = format_table(table, close)
+    assert "| `simlpe` (3 seeds) | `p/s1.pt` `p/s2.pt` `p/s3.pt` | 9.944 ± 0.012 | 60.69 ± 0.1 |" in text
+    assert "| siMLPe (released weights) | `peer:simlpe` | 9.954 | 61.066 |" in text
+    assert parse_results_tables(text, "o.md")[0].rows[0].figures == {"80": 9.944, "80 sd": 0.012, "avg": 60.69,
+                                                                       "avg sd": 0.1}
 
 
 def test_weights_are_found_from_the_working_directory_or_a_folder_above_the_file(tmp_path: Path, monkeypatch):
@@ -174,6 +229,27 @@ def test_every_row_is_evaluated_once_and_gives_the_direct_figures(tmp_path: Path
         assert find_mismatches(table, figures) == []
 
 
+def test_a_seeds_row_is_the_mean_and_spread_of_its_checkpoints_evaluated_alone(tmp_path: Path, monkeypatch,
+                                                                              capsys):
+    monkeypatch.chdir(REPO_ROOT)
+    alone = [evaluate_source(str(REPO_ROOT / ckpt), dataset="synthetic", protocol="synthetic-10-25", device="cpu")
+             ["mpjpe22_mm"]["mean"] for ckpt in SIMLPE_10_SEEDS]
+    mean = {k: statistics.fmean(a[k] for a in alone) for k in ("80", "avg")}
+    sd = {k: statistics.stdev(a[k] for a in alone) for k in ("80", "avg")}
+    assert sd["80"] > 0.001  # the seeds differ, so the spread is a real check
+    weights = " ".join(f"`{ckpt}`" for ckpt in SIMLPE_10_SEEDS)
+    row = " | ".join(f"{mean[k]:.3f} ± {sd[k]:.3f}" for k in ("80", "avg"))
+    page = tmp_path / "page.md"
+    page.write_text("<!-- results dataset=synthetic split=val protocol=synthetic-10-25 metric=mpjpe22_mm -->\n"
+                    "| model | weights | 80 ms | avg |\n|---|---|---:|---:|\n"
+                    f"| `simlpe` (3 seeds) | {weights} | {row} |\n<!-- /results -->\n")
+    assert main(["results", str(page), "--check", "--device", "cpu"]) == 0
+    assert "(1 rows in 1 tables)" in capsys.readouterr().out
+    page.write_text(page.read_text().replace(f"{sd['avg']:.3f} |", f"{sd['avg'] + 0.002:.3f} |"))
+    assert main(["results", str(page), "--check", "--device", "cpu"]) == 1
+    assert "simlpe (3 seeds)" in (out := capsys.readouterr().out) and "avg sd: printed" in out
+
+
 def test_the_command_checks_printed_figures_and_names_what_differs(tmp_path: Path, monkeypatch, capsys,
                                                                    synthetic_figures):
     monkeypatch.chdir(REPO_ROOT)
@@ -181,7 +257,7 @@ def test_the_command_checks_printed_figures_and_names_what_differs(tmp_path: Pat
     page.write_text(_synthetic_page(synthetic_figures, peer=True))
     assert main(["results", str(page), "--check", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "every printed figure reproduced to 0.05 mm (4 rows in 2 tables)" in out
+    assert "every printed figure reproduced to half its last digit (4 rows in 2 tables)" in out
     assert "| siMLPe (released weights) | `peer:simlpe` | n/a | n/a |" in out
     assert "not evaluated: peer:simlpe (give the released file with --peer NAME=FILE)" in out
     wrong = dict(synthetic_figures, mpjpe32_mm={**synthetic_figures["mpjpe32_mm"], "avg": 0.0})
