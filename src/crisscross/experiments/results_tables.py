@@ -108,7 +108,7 @@ class ResultsRow:
     @property
     def checkpoints(self) -> tuple[str, ...]:
         """The weights cell's entries: one checkpoint, ``none`` or ``peer:NAME``, or the checkpoints of a seeds row."""
-        return tuple(self.weights.split())
+        return _weights_entries(self.weights)
 
     def printed_decimals(self, key: str) -> int:
         return self.decimals.get(key, 1)
@@ -163,9 +163,13 @@ def _figure(cell: str, where: str) -> tuple[float, int, float | None, int]:
     return value, decimals, sd, sd_decimals
 
 
+def _weights_entries(weights: str) -> tuple[str, ...]:
+    return tuple(weights.split())
+
+
 def _row(kind: str, columns: tuple[str, ...], cells: list[str], where: str) -> tuple[dict[str, float], dict[str, int]]:
     """The figures of a row's cells (means and spreads by key) and their printed decimals."""
-    checkpoints = cells[1].split()
+    checkpoints = _weights_entries(cells[1])
     several = len(checkpoints) > 1
     if several and any(c == "none" or c.startswith("peer:") for c in checkpoints):
         raise ResultsTableError(f"{where}: a row over several weights takes checkpoints only, got {cells[1]!r}")
