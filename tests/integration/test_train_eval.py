@@ -101,10 +101,13 @@ def test_exact_resume(tmp_path, extra):
     assert json.loads((part.run_dir / "status.json").read_text())["status"] == "interrupted"
     resumed = fit(None, resume=part.run_dir)
     assert resumed.run_dir == part.run_dir and resumed.steps == steps
-    w_full = load_checkpoint(full.run_dir / "checkpoints" / "last.pt")["model_state"]
-    w_res = load_checkpoint(part.run_dir / "checkpoints" / "last.pt")["model_state"]
-    for k in w_full:
-        torch.testing.assert_close(w_res[k], w_full[k], rtol=0, atol=0, msg=k)
+    c_full = load_checkpoint(full.run_dir / "checkpoints" / "last.pt")
+    c_res = load_checkpoint(part.run_dir / "checkpoints" / "last.pt")
+    for weights in ("model_state", "ema_state"):  # the EMA too: it is what evaluation and export use
+        assert (c_full[weights] is None) == (c_res[weights] is None), weights
+        for k in c_full[weights] or {}:
+            torch.testing.assert_close(c_res[weights][k], c_full[weights][k], rtol=0, atol=0, msg=f"{weights} {k}")
+    assert c_res["ema_updates"] == c_full["ema_updates"] == (steps if "train.ema_decay=0.9" in extra else None)
 
 
 def test_divergence_is_reported_and_recorded(tmp_path):

@@ -136,6 +136,9 @@ def _entry_problem(payload: dict[str, Any]) -> str | None:
     for key in ("config", "meta"):
         if not isinstance(payload[key], dict):
             return f"{key} is a {type(payload[key]).__name__}, not a mapping"
+    updates = payload.get("ema_updates")
+    if updates is not None and (isinstance(updates, bool) or not isinstance(updates, int) or updates < 0):
+        return f"ema_updates is {updates!r}, not a count of EMA updates"
     if payload.get("train_state") is not None and not isinstance(payload["train_state"], dict):
         return f"train_state is a {type(payload['train_state']).__name__}, not a mapping"
     meta = payload["meta"]

@@ -140,6 +140,8 @@ class Session:
             "optimizer_state": self.optimizer.state_dict() if self.optimizer is not None else None,
             "scaler_state": self.scaler.state_dict(),
             "ema_state": self.ema.module.state_dict() if self.ema is not None else None,
+            # The EMA copies the weights at its first update (count 0) and averages only after it.
+            "ema_updates": int(self.ema.n_averaged) if self.ema is not None else None,
             "train_state": dict(vars(self.state)),
             "rng_cpu": torch.get_rng_state(),
         }
@@ -257,6 +259,10 @@ def _restore(ckpt: dict[str, Any], model: nn.Module, optimizer, scaler, ema) -> 
         scaler.load_state_dict(ckpt["scaler_state"])
     if ema is not None and ckpt.get("ema_state"):
         ema.module.load_state_dict(ckpt["ema_state"])
+        # Without its count the EMA would restart as a copy of the raw weights at the next update. Checkpoints
+        # written before the count was saved updated their EMA once per update, so the step counter stands in.
+        updates = ckpt.get("ema_updates")
+        ema.n_averaged.fill_(int(updates if updates is not None else ckpt["train_state"]["step"]))
     torch.set_rng_state(ckpt["rng_cpu"])
     if "rng_cuda" in ckpt and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(ckpt["rng_cuda"])

@@ -292,6 +292,8 @@ def _broken(change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
     pytest.param(_broken(lambda p: p.update(config=[1])), id="config-list"),  # AttributeError in export
     pytest.param(_broken(lambda p: p.update(meta="x")), id="meta-str"),  # AttributeError
     pytest.param(_broken(lambda p: p.update(train_state=[1])), id="train-state-list"),  # TypeError in export
+    pytest.param(_broken(lambda p: p.update(ema_updates="7")), id="ema-updates-str"),  # TypeError on resume
+    pytest.param(_broken(lambda p: p.update(ema_updates=-1)), id="ema-updates-negative"),
 ])
 def test_escaped_checkpoints_raise_one_line(payload: Any, tmp_path: Path) -> None:
     path = tmp_path / "best.pt"
