@@ -110,6 +110,41 @@ def test_exact_resume(tmp_path, extra):
     assert c_res["ema_updates"] == c_full["ema_updates"] == (steps if "train.ema_decay=0.9" in extra else None)
 
 
+def test_a_completed_run_lengthened_on_resume_equals_the_longer_run(tmp_path, capsys):
+    """`crisscross train --resume RUN train.epochs=N` trains a completed run on: with a schedule that does not
+    decay over the run's length, its weights and EMA end as those of a run started with N epochs."""
+    from crisscross.cli.main import main
+
+    args = ["train.epoch_fraction=0.03", "seed=5", "train.deterministic=true", "train.ema_decay=0.9",
+            "sched.name=constant", "sched.warmup_steps=2"]
+    longer = fit(_cfg(tmp_path / "a", *args, "train.epochs=2"))
+    short = fit(_cfg(tmp_path / "b", *args, "train.epochs=1"))
+    assert short.status == "completed" and short.steps * 2 == longer.steps
+    capsys.readouterr()
+    assert main(["train", "--resume", str(short.run_dir), "train.epochs=2", "--no-baseline"]) == 0
+    printed = capsys.readouterr()
+    assert f"at step {short.steps}/{longer.steps}" in printed.out + printed.err
+    c_long = load_checkpoint(longer.run_dir / "checkpoints" / "last.pt")
+    c_ext = load_checkpoint(short.run_dir / "checkpoints" / "last.pt")
+    for weights in ("model_state", "ema_state"):
+        for k in c_long[weights]:
+            torch.testing.assert_close(c_ext[weights][k], c_long[weights][k], rtol=0, atol=0, msg=f"{weights} {k}")
+    assert c_ext["config"]["train"]["epochs"] == 2 and "epochs: 2" in (short.run_dir / "config.yaml").read_text()
+    epochs = [json.loads(line)["epoch"] for line in (short.run_dir / "metrics.jsonl").read_text().splitlines()
+              if "epoch" in json.loads(line)]
+    assert epochs == [1, 2]
+    # anything but the run's length is refused in one line, exit code 2, and the run is left as it was
+    before = (short.run_dir / "checkpoints" / "last.pt").read_bytes()
+    assert main(["train", "--resume", str(short.run_dir), "optim.lr=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "optim.lr=1" in err and "train.init_from=" in err
+    cosine = fit(_cfg(tmp_path / "c", *args[:4], "sched.name=warmup_cosine", "sched.warmup_steps=1",
+                      "train.epochs=1"))
+    assert main(["train", "--resume", str(cosine.run_dir), "train.epochs=2"]) == 2
+    assert "sched.name=warmup_cosine decays over the run's length" in capsys.readouterr().err
+    assert (short.run_dir / "checkpoints" / "last.pt").read_bytes() == before
+
+
 def test_divergence_is_reported_and_recorded(tmp_path):
     cfg = _cfg(tmp_path, "optim.name=sgd", "optim.lr=1e12", "train.max_steps=6", "sched.name=constant")
     with pytest.raises(TrainingDiverged):

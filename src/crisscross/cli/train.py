@@ -16,7 +16,10 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the subcommand."""
     p = sub.add_parser("train", help="train a model (default: the default forecaster on the embedded data)",
-                       description="Train a model in a new run folder; --resume continues a run exactly.")
+                       description="Train a model in a new run folder; --resume continues a run exactly. "
+                                   "With --resume, KEY=VALUE overrides may change only the run's length "
+                                   "(train.epochs, train.max_steps, train.time_budget_s, "
+                                   "train.early_stop_patience), e.g. to train a completed run for more epochs.")
     add_config_arguments(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run folder from its last checkpoint")
     p.add_argument("--no-baseline", action="store_true", help="skip the zero-velocity comparison")
@@ -30,11 +33,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate on the validation split, print the per-horizon table and the run folder."""
-    if args.resume and (args.config or args.overrides):
-        raise ValueError("--resume continues a run with its own config; drop --config and overrides")
-    cfg = config_from_args(args) if not args.resume else None
-    result = fit(cfg, resume=args.resume, verbosity=args.verbosity) if args.resume else \
-        fit(cfg, verbosity=args.verbosity)
+    if args.resume and args.config:
+        raise ValueError("--resume continues a run with its own config; drop --config")
+    if args.resume:
+        result = fit(None, resume=args.resume, resume_overrides=args.overrides, verbosity=args.verbosity)
+    else:
+        result = fit(config_from_args(args), verbosity=args.verbosity)
     if distributed_info()[0] != 0:
         return 0
     if result.status != "completed":

@@ -283,14 +283,18 @@ def _stop_requests(stop: _Stop, enabled: bool) -> Iterator[None]:
 
 
 def fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
-        stop_after_steps: int | None = None, callbacks: Sequence[EpochCallback] = (),
-        verbosity: str = "normal") -> RunResult:
+        resume_overrides: Sequence[str] = (), stop_after_steps: int | None = None,
+        callbacks: Sequence[EpochCallback] = (), verbosity: str = "normal") -> RunResult:
     """Train ``cfg`` in a new run folder, or continue the run folder ``resume`` from its last checkpoint.
 
     Args:
         cfg: the experiment; ignored in favour of the checkpoint's config when resuming.
         run_dir: use this (new, empty) folder instead of creating ``track.root/<name>/<stamp>``.
         resume: a run folder (or its ``last.pt``) to continue exactly where it stopped.
+        resume_overrides: ``KEY=VALUE`` changes of the resumed run's length (``train.epochs``, ``train.max_steps``,
+            ``train.time_budget_s``, ``train.early_stop_patience``): a completed run goes on training, and the
+            updates it adds equal those of a run started with the new length, unless the schedule decays over the
+            run's length (then refused).
         stop_after_steps: stop (as if killed, after checkpointing) once this many updates are done;
             used to test exact resume.
         callbacks: called after every epoch (see :data:`EpochCallback`).
@@ -303,7 +307,7 @@ def fit(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None, resu
     """
     stop = _Stop(after_steps=stop_after_steps)
     with _stop_requests(stop, enabled=distributed_info()[0] == 0):
-        s = setup(cfg, run_dir=run_dir, resume=resume)
+        s = setup(cfg, run_dir=run_dir, resume=resume, resume_overrides=resume_overrides)
         console = Console(verbosity=verbosity if s.is_main else "quiet", progress=s.cfg.train.progress,
                           total_steps=s.total_steps, start_step=s.state.step, epochs=s.cfg.train.epochs)
         if s.resumed:

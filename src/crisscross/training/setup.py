@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -20,8 +20,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from crisscross.config.load import config_to_dict, dump_config
-from crisscross.config.schema import ExperimentConfig
+from crisscross.config.load import apply_overrides, config_from_dict, config_to_dict, dump_config, parse_override
+from crisscross.config.schema import ConfigError, ExperimentConfig
 from crisscross.data.datasets import get_dataset_info
 from crisscross.models.registry import count_parameters, get_model_entry
 from crisscross.runs.checkpoint import (
@@ -50,8 +50,11 @@ from crisscross.training.precision import Precision
 from crisscross.training.schedule import lr_factor
 from crisscross.training.tracking import Tracker, open_trackers
 
-__all__ = ["ForwardContext", "LossFn", "Session", "TrainState", "default_run_name", "engine_loss", "forward_context",
-           "setup", "task_loss"]
+__all__ = ["RESUME_OVERRIDE_KEYS", "ForwardContext", "LossFn", "Session", "TrainState", "default_run_name",
+           "engine_loss", "forward_context", "resumed_config", "setup", "task_loss"]
+
+#: What a resumed run may change: how long it runs, nothing that shapes its updates.
+RESUME_OVERRIDE_KEYS = ("train.epochs", "train.max_steps", "train.time_budget_s", "train.early_stop_patience")
 
 #: ``loss_fn(model, batch) -> (loss, detached terms)``: the form ``train_step`` takes.
 LossFn = Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -191,6 +194,42 @@ class _DDPTrainingOutputs(nn.Module):
         return self.inner(past)
 
 
+def resumed_config(cfg: ExperimentConfig, overrides: Sequence[str], run: str | Path) -> ExperimentConfig:
+    """A resumed run's own ``cfg`` with its length changed by ``overrides`` (keys of :data:`RESUME_OVERRIDE_KEYS`).
+
+    Raises:
+        ConfigError: an override of another key (one line naming it and what may change).
+    """
+    for text in overrides:
+        key = ".".join(parse_override(text)[0])
+        if key not in RESUME_OVERRIDE_KEYS:
+            raise ConfigError(f"override {text!r}: a resumed run keeps its config; only its length may change "
+                              f"({', '.join(RESUME_OVERRIDE_KEYS)}); to change {key}, start a new run with "
+                              f"train.init_from={run}")
+    return config_from_dict(apply_overrides(config_to_dict(cfg), overrides))
+
+
+def _check_lengthened_schedule(old: ExperimentConfig, new: ExperimentConfig, done: int, steps_per_epoch: int,
+                               run: Path) -> int:
+    """The new run length in updates. Refused when the run would no longer equal one started with that length: its
+    schedule decays over the run's length and gives an update already done another rate, or the run has done more
+    updates than the new length allows."""
+    def total(cfg: ExperimentConfig) -> int:
+        return int(min(cfg.train.epochs * steps_per_epoch, cfg.train.max_steps or math.inf))
+
+    before, after = total(old), total(new)
+    if after < done:
+        raise ConfigError(f"--resume {run}: the run has done {done} updates; train.epochs and train.max_steps "
+                          f"allow only {after}")
+    changed = next((k for k in range(done) if lr_factor(k, before, old.sched) != lr_factor(k, after, new.sched)),
+                   None)
+    if changed is not None:
+        raise ConfigError(f"--resume {run}: sched.name={old.sched.name} decays over the run's length: its {done} "
+                          f"updates followed it over {before} updates, and over {after} update {changed} would have "
+                          f"had another learning rate; start a new run with train.init_from={run} instead")
+    return after
+
+
 def _read_resume(cfg: ExperimentConfig | None, run_dir: str | Path | None, resume: str | Path | None):
     """``(checkpoint or None, config, run folder)``; a resumed run takes its own config and folder."""
     if resume is None:
@@ -200,7 +239,7 @@ def _read_resume(cfg: ExperimentConfig | None, run_dir: str | Path | None, resum
         ckpt = load_checkpoint(resume)
         return ckpt, checkpoint_config(ckpt, resume), resume.parent.parent
     ckpt, path = newest_readable_checkpoint(resume)
-    return ckpt, checkpoint_config(ckpt, path), resume
+    return ckpt, checkpoint_config(ckpt, path), Path(resume)
 
 
 def newest_readable_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:
@@ -294,9 +333,13 @@ def _wrap(model: nn.Module, cfg: ExperimentConfig, world: int, trainable: bool) 
 
 
 def setup(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None,
-          resume: str | Path | None = None) -> Session:
-    """Prepare a new run from ``cfg``, or the run folder ``resume`` from its last checkpoint."""
+          resume: str | Path | None = None, resume_overrides: Sequence[str] = ()) -> Session:
+    """Prepare a new run from ``cfg``, or the run folder ``resume`` from its last checkpoint, its length changed by
+    ``resume_overrides`` (see :func:`resumed_config`)."""
     ckpt, cfg, run_dir = _read_resume(cfg, run_dir, resume)
+    own_cfg = cfg
+    if ckpt is not None and resume_overrides:
+        cfg = resumed_config(cfg, resume_overrides, run_dir)
     device, rank, world = _configure_process(cfg)
     task, d = get_task(cfg.task), cfg.data
     get_dataset_info(d.dataset)  # an unknown dataset is named as such, before a protocol is looked up for it
@@ -321,6 +364,8 @@ def setup(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None,
     bank = task.sample_bank(train_set, d, device)
     steps_per_epoch = max(1, int(len(bank) * cfg.train.epoch_fraction) // (cfg.train.batch_size * world))
     total_steps = min(cfg.train.epochs * steps_per_epoch, cfg.train.max_steps or math.inf)
+    if cfg is not own_cfg:
+        total_steps = _check_lengthened_schedule(own_cfg, cfg, state.step, steps_per_epoch, Path(run_dir))
     tracker = None
     if rank == 0:
         def env() -> dict[str, Any]:
@@ -328,6 +373,8 @@ def setup(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None,
                         train_windows=len(bank), val_sequences=len(val_set.keys), protocol=protocol.name)
 
         run_dir = _open_run_dir(cfg, run_dir, env if ckpt is None else None)
+        if cfg is not own_cfg:  # the folder's config records the new length; checkpoints carry it from here on
+            (run_dir / CONFIG_FILE).write_text(dump_config(cfg))
         tracker = open_trackers(run_dir, cfg.track, config_to_dict(cfg),
                                 resume_step=state.step if ckpt is not None else None)
     loss_fn = engine_loss(cfg, precision, device.type)
