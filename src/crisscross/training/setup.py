@@ -209,15 +209,17 @@ def resumed_config(cfg: ExperimentConfig, overrides: Sequence[str], run: str | P
     return config_from_dict(apply_overrides(config_to_dict(cfg), overrides))
 
 
+def _total_steps(cfg: ExperimentConfig, steps_per_epoch: int) -> int:
+    """The updates a run does: its epochs, capped by ``train.max_steps``."""
+    return int(min(cfg.train.epochs * steps_per_epoch, cfg.train.max_steps or math.inf))
+
+
 def _check_lengthened_schedule(old: ExperimentConfig, new: ExperimentConfig, done: int, steps_per_epoch: int,
                                run: Path) -> int:
     """The new run length in updates. Refused when the run would no longer equal one started with that length: its
     schedule decays over the run's length and gives an update already done another rate, or the run has done more
     updates than the new length allows."""
-    def total(cfg: ExperimentConfig) -> int:
-        return int(min(cfg.train.epochs * steps_per_epoch, cfg.train.max_steps or math.inf))
-
-    before, after = total(old), total(new)
+    before, after = _total_steps(old, steps_per_epoch), _total_steps(new, steps_per_epoch)
     if after < done:
         raise ConfigError(f"--resume {run}: the run has done {done} updates; train.epochs and train.max_steps "
                           f"allow only {after}")
@@ -239,7 +241,7 @@ def _read_resume(cfg: ExperimentConfig | None, run_dir: str | Path | None, resum
         ckpt = load_checkpoint(resume)
         return ckpt, checkpoint_config(ckpt, resume), resume.parent.parent
     ckpt, path = newest_readable_checkpoint(resume)
-    return ckpt, checkpoint_config(ckpt, path), Path(resume)
+    return ckpt, checkpoint_config(ckpt, path), resume
 
 
 def newest_readable_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:
@@ -363,9 +365,10 @@ def setup(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None,
     state = _restore(ckpt, model, optimizer, scaler, ema) if ckpt is not None else TrainState()
     bank = task.sample_bank(train_set, d, device)
     steps_per_epoch = max(1, int(len(bank) * cfg.train.epoch_fraction) // (cfg.train.batch_size * world))
-    total_steps = min(cfg.train.epochs * steps_per_epoch, cfg.train.max_steps or math.inf)
     if cfg is not own_cfg:
         total_steps = _check_lengthened_schedule(own_cfg, cfg, state.step, steps_per_epoch, Path(run_dir))
+    else:
+        total_steps = _total_steps(cfg, steps_per_epoch)
     tracker = None
     if rank == 0:
         def env() -> dict[str, Any]:
@@ -382,5 +385,5 @@ def setup(cfg: ExperimentConfig | None, *, run_dir: str | Path | None = None,
                    protocol=protocol, bank=bank, model=model, train_model=_wrap(model, cfg, world, trainable),
                    optimizer=optimizer, scaler=scaler, ema=ema, loss_fn=loss_fn, state=state,
                    run_dir=Path(run_dir) if run_dir is not None else None, tracker=tracker,
-                   steps_per_epoch=steps_per_epoch, total_steps=int(total_steps), trainable=trainable,
+                   steps_per_epoch=steps_per_epoch, total_steps=total_steps, trainable=trainable,
                    resumed=ckpt is not None)
