@@ -15,7 +15,9 @@ default), uses the attention kernel ``train.attention`` resolves to, and runs ea
 Models, frame counts, loss (position + velocity term), augmentation and optimizer come from the shipped training
 configs (``--configs``), so "equal model" means the model users train. Both loops run in one process on the same
 data, alternating in rounds so that a noisy machine affects both alike; the table reports the median samples/s
-of the rounds and the ratio engine / usual loop.
+of the rounds and the ratio engine / usual loop. Both run under glibc's default malloc settings: the engine's CPU
+allocator setting (``crisscross.runtime.configure_cpu_allocator``) is process-wide, so it would speed up the usual
+loop too; ``benchmarks/bench_mfu.py`` measures it in separate processes.
 
 Each row also gives the achieved GFLOP/s and the model FLOP utilisation (MFU) of both loops: the model's training
 FLOPs per sample (forward + backward as ``FlopCounterMode`` counts them, the same for both loops) times samples/s,

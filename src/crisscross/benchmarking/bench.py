@@ -58,7 +58,7 @@ from crisscross.benchmarking.timing import MemoryMeter, summarize_times, synchro
 from crisscross.config.schema import ExperimentConfig
 from crisscross.data.skeleton import get_skeleton
 from crisscross.models.registry import ModelSpec, build_model, count_parameters, get_model_entry, parse_model_spec
-from crisscross.runtime import select_device
+from crisscross.runtime import configure_cpu_allocator, select_device
 from crisscross.training.loop import train_step
 from crisscross.training.optim import create_optimizer
 from crisscross.training.precision import PRECISION_DTYPES, Precision
@@ -319,6 +319,7 @@ def run_cell(cell: BenchCell) -> dict[str, Any]:
     if cell.threads:
         torch.set_num_threads(cell.threads)
     try:
+        configure_cpu_allocator()  # as the training engine does
         device = select_device(cell.device)
     except RuntimeError as err:
         row = _base_row(cell, None)

@@ -10,7 +10,7 @@ import torch
 
 from crisscross.benchmarking.profile import new_profile_dir, profile_training
 from crisscross.cli.attention import load_source
-from crisscross.runtime import capture_environment, select_device
+from crisscross.runtime import capture_environment, configure_cpu_allocator, select_device
 from crisscross.tasks import get_task
 
 __all__ = ["add_parser", "run"]
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.precision:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, precision=args.precision))
     device = select_device(args.device or cfg.train.device)
+    configure_cpu_allocator()  # as the training engine does
     d, task = cfg.data, get_task(cfg.task)
     train_set = task.load_split(d, d.train_split)
     bank = task.sample_bank(train_set, d, device)  # the engine's batches: windows gathered by index

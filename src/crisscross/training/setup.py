@@ -41,7 +41,13 @@ from crisscross.runs.folders import (
     update_status,
     write_json,
 )
-from crisscross.runtime import capture_environment, distributed_info, seed_everything, select_device
+from crisscross.runtime import (
+    capture_environment,
+    configure_cpu_allocator,
+    distributed_info,
+    seed_everything,
+    select_device,
+)
 from crisscross.tasks.base import SampleBank, Task
 from crisscross.tasks.registry import get_task
 from crisscross.training.attention_backend import attention_backend, resolve_attention_backend
@@ -273,8 +279,9 @@ def newest_readable_checkpoint(run_dir: Path) -> tuple[dict[str, Any], Path]:
 
 
 def _configure_process(cfg: ExperimentConfig) -> tuple[torch.device, int, int]:
-    """Device, process group, seeds, threads and TF32: ``(device, rank, world)``."""
+    """Device, process group, seeds, threads, TF32 and the CPU allocator: ``(device, rank, world)``."""
     device = select_device(cfg.train.device)
+    configure_cpu_allocator()  # host memory: also the staging of a GPU run's batches
     rank, local_rank, world = distributed_info()
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")

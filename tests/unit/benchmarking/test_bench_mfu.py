@@ -1,4 +1,4 @@
-"""benchmarks/bench_mfu.py runs both layouts in one process and prints their MFU and the ratio."""
+"""benchmarks/bench_mfu.py runs the three variants in their own workers and prints their MFU and the ratios."""
 
 import os
 import subprocess
@@ -12,7 +12,7 @@ SCRIPT = REPO / "benchmarks" / "bench_mfu.py"
 
 
 @pytest.mark.integration
-def test_prints_baseline_and_fast_rows_with_mfu_and_equal_first_losses():
+def test_prints_baseline_layouts_and_engine_rows_with_mfu_and_equal_first_losses():
     out = subprocess.run([sys.executable, str(SCRIPT), "--batch-size", "4", "--rounds", "1", "--steps", "1",
                           "--warmup", "1", "--threads", "1"],
                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
@@ -23,8 +23,8 @@ def test_prints_baseline_and_fast_rows_with_mfu_and_equal_first_losses():
     assert ceiling > 0
     assert any(line.startswith("load average at the end:") for line in lines)
     rows = {cells[0]: cells for cells in ([c.strip() for c in line.strip("|").split("|")] for line in lines
-                                          if line.startswith(("| baseline", "| fast")))}
-    assert set(rows) == {"baseline", "fast"}
+                                          if line.startswith(("| baseline", "| layouts", "| engine")))}
+    assert set(rows) == {"baseline", "layouts", "engine"}
     assert rows["baseline"][6] == rows["baseline"][8] == "1.00x"
     for cells in rows.values():
         assert cells[1] == "bf16"
@@ -32,7 +32,13 @@ def test_prints_baseline_and_fast_rows_with_mfu_and_equal_first_losses():
         assert mfu == pytest.approx(100 * gflops / ceiling, rel=0.02, abs=0.05)
         assert float(cells[7]) == pytest.approx(mfu, rel=0.02, abs=0.05)  # one round: best = median
     # Same initial weights and batch, same numbers to float rounding: the first losses agree.
-    assert float(rows["fast"][9]) == pytest.approx(float(rows["baseline"][9]), rel=1e-2)
+    for name in ("layouts", "engine"):
+        assert float(rows[name][9]) == pytest.approx(float(rows["baseline"][9]), rel=1e-2)
+        assert float(rows[name][10]) > 0  # the worker's peak resident memory, GiB
+    # Each worker reports its allocator: only the engine's process changed glibc's settings.
+    allocators = {line.split(" (")[0]: line.split("allocator ", 1)[1] for line in lines if "): allocator " in line}
+    assert allocators["baseline"] == allocators["layouts"] == "default"
+    assert allocators["engine"].startswith(("retain", "default ("))
 
 
 def test_rejects_an_unknown_variant():

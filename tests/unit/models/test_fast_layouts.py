@@ -131,3 +131,42 @@ def test_state_dict_capture_and_stepwise_decoding_are_unchanged():
     assert [(r.block, r.kind, r.mode) for r in records] == [(r.block, r.kind, r.mode) for r in old_records]
     for r, o in zip(records, old_records, strict=True):
         torch.testing.assert_close(r.grouped, o.grouped, rtol=1e-5, atol=1e-6)
+
+
+def test_mask_bias_is_zero_where_allowed_and_minus_inf_elsewhere():
+    mask = torch.tensor([[True, False, False], [True, True, False]])
+    bias = attention._mask_bias(mask, torch.bfloat16)
+    assert bias.dtype == torch.bfloat16
+    inf = float("-inf")
+    assert bias.float().tolist() == [[0.0, inf, inf], [0.0, 0.0, inf]]
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+def test_attend_scale_by_hand(explicit):
+    # One query, two keys, c = 1: scores [0, 1] * scale; with scale 2 the weights are softmax([0, 2]).
+    q = torch.ones(1, 1, 1, 1, 1)
+    k = torch.tensor([0.0, 1.0]).view(1, 1, 1, 2, 1)
+    v = torch.tensor([10.0, 20.0]).view(1, 1, 1, 2, 1)
+    w1 = torch.exp(torch.tensor(2.0)) / (1 + torch.exp(torch.tensor(2.0)))
+    with explicit_attention(explicit):
+        out = attend(q, k, v, scale=2.0)
+        default = attend(q, k, v)  # 1 / sqrt(c) = 1
+    torch.testing.assert_close(out.flatten(), (10.0 * (1 - w1) + 20.0 * w1).view(1))
+    torch.testing.assert_close(default.flatten(), torch.tensor([10.0 / (1 + torch.e) + 20.0 * torch.e / (1 + torch.e)]))
+
+
+@pytest.mark.parametrize(("dim", "heads", "bitwise"), [(64, 2, True), (48, 2, False)])
+def test_queries_scaled_in_the_projection_equal_queries_scaled_after_it(dim, heads, bitwise):
+    from crisscross.models.criss_cross import CrissCrossAttention
+
+    torch.manual_seed(0)
+    layer = CrissCrossAttention(dim, heads, spe=True)
+    x = torch.randn(3, 5, 7, dim)
+    c = dim // (2 * heads)
+    expected = layer.qkv(x)
+    expected = torch.cat((expected[..., :dim] / c**0.5, expected[..., dim:]), dim=-1)
+    got = layer._scaled_linear(layer.qkv, x)
+    if bitwise:  # c = 16: the factor 1/4 is a power of two
+        assert torch.equal(got, expected)
+    else:
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
