@@ -8,8 +8,9 @@ for three variants of the same model:
 * ``baseline``: the plain layouts of the explicit attention and the criss-cross layers, reached through
   ``crisscross.models.attention.fast_layouts(False)``, and glibc's default malloc settings;
 * ``layouts``: the fast layouts (the default, ``fast_layouts(True)``): the same numbers to float rounding, with the
-  softmax of short score rows (fewer than 16 keys) computed in a layout PyTorch's CPU kernel vectorises, the causal
-  mask filled in place, and the SPE depthwise convolutions fed channels-last input; glibc's default malloc settings;
+  softmax of short score rows (fewer than 16 keys) computed in a layout PyTorch's CPU kernel vectorises, masks added
+  to the scores in place, the SPE depthwise convolutions fed channels-last input and the criss-cross queries scaled
+  through the projection's weights; glibc's default malloc settings;
 * ``engine``: the fast layouts and the allocator setting the training engine makes
   (:func:`crisscross.runtime.configure_cpu_allocator`: freed tensor memory stays with the process instead of being
   unmapped and page-faulted in again at the next step). This is what ``crisscross train`` runs.
@@ -125,7 +126,9 @@ class Variant:
 
 
 def worker(conn: Connection, name: str, precision: str, args: argparse.Namespace) -> None:
-    """One variant in its own process: build, warm up, report the first loss, then time steps on request."""
+    """One variant in its own process: on request build and warm up (reporting the first loss), then time steps."""
+    if conn.recv() is None:  # the parent's turn to this worker (warm-ups run one at a time), or its end
+        return
     spec = VARIANTS[name]
     allocator = configure_cpu_allocator() if spec.engine_allocator else "default"  # as crisscross train would
     if args.threads:
@@ -193,6 +196,7 @@ def main() -> None:
             runs.append({"name": name, "precision": prec, "conn": parent, "proc": proc, "times": [], "rss_kib": 0})
     try:
         for run in runs:  # the workers warm up one after the other, not all at once
+            run["conn"].send("warm up")
             run["first_loss"], run["allocator"] = run["conn"].recv()
         for _ in range(args.rounds):
             for run in runs:
