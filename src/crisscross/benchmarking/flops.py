@@ -9,7 +9,9 @@ share of the arithmetic but not of the time (see ``docs/mixed_precision.md``).
 One gap is filled here: PyTorch (2.13) registers formulas for the CUDA attention kernels but not for the CPU one,
 ``aten._scaled_dot_product_flash_attention_for_cpu`` (and its backward), so a 4-D
 ``scaled_dot_product_attention`` on CPU would count as 0 FLOPs. :func:`flop_counter` maps those two operators to
-PyTorch's own ``sdpa_flop`` / ``sdpa_backward_flop`` formulas, so CPU and CUDA counts agree.
+PyTorch's own ``sdpa_flop`` / ``sdpa_backward_flop`` formulas, so CPU and CUDA counts agree. Likewise oneDNN's
+linear, ``mkldnn._linear_pointwise`` (what ``crisscross.models.layers.linear`` runs while training in bf16 on a CPU),
+counts as the ``addmm`` it replaces.
 """
 
 from __future__ import annotations
@@ -37,10 +39,21 @@ def _cpu_sdpa_backward_flop(grad_out_shape, query_shape, key_shape, value_shape,
     return fc.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 
+def _linear_pointwise_flop(input_shape, weight_shape, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """``x[..., K] @ weight[N, K].T``: 2 FLOPs per multiply-add, as ``addmm`` counts (the bias is not counted)."""
+    rows = 1
+    for size in input_shape[:-1]:
+        rows *= size
+    return 2 * rows * input_shape[-1] * weight_shape[0]
+
+
 def _cpu_attention_mapping() -> dict[Any, Callable[..., int]]:
-    """PyTorch's SDPA formulas for the CPU flash-attention operators it leaves uncounted."""
+    """PyTorch's SDPA formulas for the CPU flash-attention operators it leaves uncounted, and oneDNN's linear."""
     aten = torch.ops.aten
     mapping: dict[Any, Callable[..., int]] = {}
+    linear_pointwise = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+    if linear_pointwise is not None and linear_pointwise not in fc.flop_registry:
+        mapping[linear_pointwise] = _linear_pointwise_flop
     fwd = getattr(aten, "_scaled_dot_product_flash_attention_for_cpu", None)
     bwd = getattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None)
     if fwd is not None and fwd not in fc.flop_registry and hasattr(fc, "sdpa_flop_count"):

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from crisscross.models.attention import AttentionSink, attend, fast_layouts_enabled
-from crisscross.models.layers import FeedForward, ResidualBranch
+from crisscross.models.layers import FeedForward, Linear, ResidualBranch, linear
 
 __all__ = [
     "CrissCrossAttention",
@@ -106,12 +106,12 @@ class CrissCrossAttention(nn.Module):
         self.cross, self.causal, self.use_spe = cross, causal, spe
         self.dropout = dropout
         if cross:
-            self.q = nn.Linear(dim, dim)
-            self.kv_s = nn.Linear(dim, dim)  # keys and values of the spatial half (D/2 each)
-            self.kv_t = nn.Linear(dim, dim)  # keys and values of the temporal half
+            self.q = Linear(dim, dim)
+            self.kv_s = Linear(dim, dim)  # keys and values of the spatial half (D/2 each)
+            self.kv_t = Linear(dim, dim)  # keys and values of the temporal half
         else:
-            self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
+            self.qkv = Linear(dim, 3 * dim)
+        self.proj = Linear(dim, dim)
         self.proj_drop = nn.Dropout(dropout)
         if spe:
             # Causal: pad two past frames explicitly and none in time inside the convolution.
@@ -162,8 +162,8 @@ class CrissCrossAttention(nn.Module):
         qkv = self._scaled_linear(self.qkv, x) if scaled else self.qkv(x)
         return qkv.unflatten(-1, (6, self.half)).unbind(-2)
 
-    def _scaled_linear(self, linear: nn.Linear, x: Tensor) -> Tensor:
-        """``linear(x)`` with its first ``D`` outputs (the queries) scaled by ``1 / sqrt(c)``, the attention's factor.
+    def _scaled_linear(self, layer: nn.Linear, x: Tensor) -> Tensor:
+        """``layer(x)`` with its first ``D`` outputs (the queries) scaled by ``1 / sqrt(c)``, the attention's factor.
 
         The factor goes onto the weight and bias rows (a few thousand numbers) instead of onto the queries
         (``B * T * J * D`` of them), and the weights' gradient takes it back: one element-wise pass fewer over the
@@ -172,10 +172,10 @@ class CrissCrossAttention(nn.Module):
         the operations on the weights took 173 against 116 us for the plain projection, one thread.
         """
         scale = 1.0 / math.sqrt(self.half // self.heads)  # as attend computes it
-        w, b = linear.weight, linear.bias
+        w, b = layer.weight, layer.bias
         w = torch.cat((w[: self.dim] * scale, w[self.dim :]))
         b = torch.cat((b[: self.dim] * scale, b[self.dim :]))
-        return F.linear(x, w, b)
+        return linear(x, w, b)
 
     def _drop_p(self) -> float:
         return self.dropout if self.training else 0.0

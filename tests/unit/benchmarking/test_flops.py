@@ -15,6 +15,17 @@ def test_linear_counts_two_flops_per_multiply_add() -> None:
     assert count_flops(lambda: layer(x)) == 2 * 4 * 16 * 8
 
 
+def test_bf16_training_linear_counts_like_addmm() -> None:
+    """The bias-in-the-GEMM linear (oneDNN's, while training in bf16) counts the FLOPs of the addmm it replaces."""
+    from crisscross.models.layers import linear
+
+    x = torch.randn(4, 5, 16, dtype=torch.bfloat16, requires_grad=True)
+    w, b = torch.randn(8, 16, dtype=torch.bfloat16), torch.randn(8, dtype=torch.bfloat16)
+    ours = count_flops(lambda: linear(x, w, b).float().sum().backward())
+    ref = count_flops(lambda: F.linear(x, w, b).float().sum().backward())
+    assert ours == ref == 2 * 20 * 16 * 8 * 2  # forward, and the input's gradient (the weight needs none)
+
+
 def test_cpu_sdpa_is_counted_like_the_cuda_kernels() -> None:
     q = torch.randn(2, 3, 12, 8, requires_grad=True)
     macs = 2 * 3 * 12 * 12 * 8  # multiply-adds of one [12, 8] x [8, 12] product per batch and head

@@ -1,9 +1,12 @@
-"""Shared building blocks: stochastic depth in the residual branch."""
+"""Shared building blocks: stochastic depth in the residual branch, the linear with its bias in the GEMM."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from crisscross.models.layers import ResidualBranch, stochastic_depth_rates
+from crisscross.models import layers
+from crisscross.models.attention import fast_layouts
+from crisscross.models.layers import Linear, ResidualBranch, linear, stochastic_depth_rates
 from crisscross.models.registry import create_model
 
 
@@ -65,3 +68,53 @@ def test_stcformer_drop_path_keeps_checkpoints_and_eval_outputs(name):
     past = torch.randn(3, 10, 22, 3)
     with_dp.eval(), without.eval()
     assert torch.equal(with_dp(past), without(past))
+
+
+needs_mkldnn_linear = pytest.mark.skipif(not layers._mkldnn_linear_available(), reason="no oneDNN linear in this build")
+
+
+def _linear_and_grads(fn, x, w, b, autocast):
+    x, w, b = (t.detach().clone().requires_grad_() for t in (x, w, b))
+    with torch.autocast("cpu", torch.bfloat16, enabled=autocast):
+        y = fn(x, w, b)
+    upstream = torch.randn(y.shape, generator=torch.Generator().manual_seed(1)).to(y.dtype)
+    (y * upstream).float().sum().backward()
+    return y.grad_fn.name(), [y.detach(), x.grad, w.grad, b.grad]
+
+
+@needs_mkldnn_linear
+@pytest.mark.parametrize("autocast", [True, False], ids=["fp32-params-under-autocast", "bf16-tensors"])
+def test_linear_adds_the_bias_in_the_gemm_with_f_linear_numbers_bitwise(autocast):
+    gen = torch.Generator().manual_seed(0)
+    dtype = torch.float32 if autocast else torch.bfloat16
+    x = torch.randn(3, 5, 7, 64, generator=gen).to(dtype)  # [B, T, J, C_in]
+    w, b = torch.randn(48, 64, generator=gen).to(dtype), torch.randn(48, generator=gen).to(dtype)
+    node, got = _linear_and_grads(linear, x, w, b, autocast)
+    ref_node, ref = _linear_and_grads(F.linear, x, w, b, autocast)
+    assert node == "_EpilogueLinearBackward" and ref_node != node
+    for name, a, r in zip(("output", "x", "weight", "bias"), got, ref):
+        assert a.dtype == r.dtype and a.shape == r.shape, name
+        assert torch.equal(a, r), name
+
+
+@pytest.mark.parametrize("case", ["fp32", "no_grad", "plain_layouts", "no_bias"])
+def test_linear_falls_back_to_f_linear(case):
+    x, w, b = torch.randn(2, 6, 16), torch.randn(8, 16), torch.randn(8)
+    autocast = case != "fp32"
+    with torch.autocast("cpu", torch.bfloat16, enabled=autocast), fast_layouts(case != "plain_layouts"), \
+            torch.set_grad_enabled(case != "no_grad"):
+        x.requires_grad_(case != "no_grad")
+        y = linear(x, w, None if case == "no_bias" else b)
+        ref = F.linear(x, w, None if case == "no_bias" else b)
+    assert torch.equal(y, ref)
+    assert y.grad_fn is None or y.grad_fn.name() != "_EpilogueLinearBackward"
+
+
+def test_linear_module_keeps_nn_linear_parameters_and_state_dict():
+    torch.manual_seed(0)
+    plain = torch.nn.Linear(16, 8)
+    ours = Linear(16, 8)
+    ours.load_state_dict(plain.state_dict())
+    assert isinstance(ours, torch.nn.Linear) and list(ours.state_dict()) == list(plain.state_dict())
+    x = torch.randn(4, 16)
+    assert torch.equal(ours(x), plain(x))
