@@ -1,7 +1,8 @@
 """Small building blocks shared by several architectures.
 
 Skeleton-graph helpers (parents -> adjacency, chain fallback), the body-part fallback, an orthonormal DCT
-matrix (siMLPe, Guo et al. 2023), a feed-forward block, the pre/post/sandwich residual wrapper
+matrix (siMLPe, Guo et al. 2023), a linear layer that adds its bias inside the GEMM while training in bf16 on a CPU,
+a feed-forward block, the pre/post/sandwich residual wrapper
 (Xiong et al. 2020 "On Layer Normalization in the Transformer Architecture"; Ding et al. 2021 CogView for
 Sandwich-LN) and the frames-as-channels "temporal expansion" convolution of the course designs.
 """
