@@ -16,6 +16,7 @@ counts as the ``addmm`` it replaces.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -41,10 +42,7 @@ def _cpu_sdpa_backward_flop(grad_out_shape, query_shape, key_shape, value_shape,
 
 def _linear_pointwise_flop(input_shape, weight_shape, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
     """``x[..., K] @ weight[N, K].T``: 2 FLOPs per multiply-add, as ``addmm`` counts (the bias is not counted)."""
-    rows = 1
-    for size in input_shape[:-1]:
-        rows *= size
-    return 2 * rows * input_shape[-1] * weight_shape[0]
+    return 2 * math.prod(input_shape[:-1]) * input_shape[-1] * weight_shape[0]
 
 
 def _cpu_attention_mapping() -> dict[Any, Callable[..., int]]:
