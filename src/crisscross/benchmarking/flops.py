@@ -10,8 +10,8 @@ One gap is filled here: PyTorch (2.13) registers formulas for the CUDA attention
 ``aten._scaled_dot_product_flash_attention_for_cpu`` (and its backward), so a 4-D
 ``scaled_dot_product_attention`` on CPU would count as 0 FLOPs. :func:`flop_counter` maps those two operators to
 PyTorch's own ``sdpa_flop`` / ``sdpa_backward_flop`` formulas, so CPU and CUDA counts agree. Likewise oneDNN's
-linear, ``mkldnn._linear_pointwise`` (what ``crisscross.models.layers.linear`` runs while training in bf16 on a CPU),
-counts as the ``addmm`` it replaces.
+linear, ``mkldnn._linear_pointwise`` (what ``crisscross.models.layers.linear`` and ``linear_add`` run while training
+in bf16 on a CPU), counts as the ``addmm`` it replaces.
 """
 
 from __future__ import annotations
@@ -40,9 +40,13 @@ def _cpu_sdpa_backward_flop(grad_out_shape, query_shape, key_shape, value_shape,
     return fc.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 
-def _linear_pointwise_flop(input_shape, weight_shape, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
-    """``x[..., K] @ weight[N, K].T``: 2 FLOPs per multiply-add, as ``addmm`` counts (the bias is not counted)."""
-    return 2 * math.prod(input_shape[:-1]) * input_shape[-1] * weight_shape[0]
+def _linear_pointwise_flop(input_shape, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """``x[..., K] @ weight[N, K].T`` -> ``[..., N]``: 2 FLOPs per multiply-add, as ``addmm`` counts.
+
+    The bias and the residual of the ``binary`` overload (``X, other, W, B, attr``, where the weight is the third
+    argument) are not counted; ``N`` is read from the output, which both overloads share.
+    """
+    return 2 * math.prod(input_shape[:-1]) * input_shape[-1] * out_shape[-1]
 
 
 def _cpu_attention_mapping() -> dict[Any, Callable[..., int]]:

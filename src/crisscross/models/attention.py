@@ -196,8 +196,10 @@ def fast_layouts(enabled: bool = True) -> Iterator[None]:
     the layout PyTorch's CPU kernel vectorises (:func:`_attend_short_keys`), masks added to the scores in place
     (:func:`_mask_bias`), the criss-cross SPE convolutions on channels-last input
     (``CrissCrossAttention._spe_conv_channels_last``), the criss-cross queries scaled through the projection's
-    weights (``CrissCrossAttention._scaled_linear``) and, while training in bf16 on a CPU, the bias added inside the
-    GEMM of the criss-cross and feed-forward projections (:func:`crisscross.models.layers.linear`). The switch
+    weights (``CrissCrossAttention._project``) and, while training in bf16 on a CPU, the bias added inside the
+    GEMM of the criss-cross and feed-forward projections (:func:`crisscross.models.layers.linear`), with the affine of
+    the LayerNorm before each criss-cross block's sub-layers folded into their first projection
+    (:func:`crisscross.models.layers.normed_linear`: the same function, rounded differently). The switch
     exists so that ``benchmarks/bench_mfu.py`` and the tests can run both in one process. Weights and state-dict
     names are the same either way.
     """

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from crisscross.models.attention import AttentionSink, attend, fast_layouts_enabled
-from crisscross.models.layers import FeedForward, Linear, ResidualBranch, linear
+from crisscross.models.layers import FeedForward, Linear, ResidualBranch, normed_linear, project_out
 
 __all__ = [
     "CrissCrossAttention",
@@ -152,18 +152,19 @@ class CrissCrossAttention(nn.Module):
         """
         return self.part_embed(self.body_parts).repeat(1, self.heads).to(like.dtype)
 
-    def _qkv_halves(self, x: Tensor, scaled: bool = False) -> tuple[Tensor, ...]:
+    def _qkv_halves(self, x: Tensor, scaled: bool = False, norm: nn.Module | None = None) -> tuple[Tensor, ...]:
         """``(q_s, q_t, k_s, k_t, v_s, v_t)``, each ``[B, T, J, D/2]``: the spatial and temporal halves of Q, K, V.
 
         One ``unbind`` rather than nested ``chunk`` calls: the backward then assembles the projection's gradient
-        with one stack instead of four concatenations (measured, a few percent of a CPU training step). ``scaled``:
-        the queries come multiplied by the attention's factor (:meth:`_scaled_linear`).
+        with one stack instead of four concatenations (measured, a few percent of a CPU training step). ``scaled``
+        and ``norm``: see :meth:`_project`.
         """
-        qkv = self._scaled_linear(self.qkv, x) if scaled else self.qkv(x)
-        return qkv.unflatten(-1, (6, self.half)).unbind(-2)
+        return self._project(self.qkv, x, scaled, norm).unflatten(-1, (6, self.half)).unbind(-2)
 
-    def _scaled_linear(self, layer: nn.Linear, x: Tensor) -> Tensor:
-        """``layer(x)`` with its first ``D`` outputs (the queries) scaled by ``1 / sqrt(c)``, the attention's factor.
+    def _project(self, layer: nn.Linear, x: Tensor, scaled: bool, norm: nn.Module | None) -> Tensor:
+        """``layer(norm(x))`` (:func:`~crisscross.models.layers.normed_linear`), the queries scaled when ``scaled``.
+
+        ``scaled``: the first ``D`` outputs (the queries) come multiplied by ``1 / sqrt(c)``, the attention's factor.
 
         The factor goes onto the weight and bias rows (a few thousand numbers) instead of onto the queries
         (``B * T * J * D`` of them), and the weights' gradient takes it back: one element-wise pass fewer over the
@@ -171,11 +172,12 @@ class CrissCrossAttention(nn.Module):
         power of two, so the products are bitwise those of scaling the queries. Used for training only: at batch 1
         the operations on the weights took 173 against 116 us for the plain projection, one thread.
         """
-        scale = 1.0 / math.sqrt(self.half // self.heads)  # as attend computes it
         w, b = layer.weight, layer.bias
-        w = torch.cat((w[: self.dim] * scale, w[self.dim :]))
-        b = torch.cat((b[: self.dim] * scale, b[self.dim :]))
-        return linear(x, w, b)
+        if scaled:
+            scale = 1.0 / math.sqrt(self.half // self.heads)  # as attend computes it
+            w = torch.cat((w[: self.dim] * scale, w[self.dim :]))
+            b = torch.cat((b[: self.dim] * scale, b[self.dim :]))
+        return normed_linear(x, norm, w, b)
 
     def _drop_p(self) -> float:
         return self.dropout if self.training else 0.0
@@ -194,18 +196,26 @@ class CrissCrossAttention(nn.Module):
         return tuple(x.contiguous() for x in kv)  # reused by every decoding step
 
     # -- full sequence -------------------------------------------------------------------------------
-    def forward(self, x: Tensor, memory: MemoryKV | None = None) -> Tensor:
-        """``x[B, T, J, D] -> [B, T, J, D]``; cross-attention needs ``memory`` from :meth:`project_memory`."""
+    def forward(
+        self, x: Tensor, memory: MemoryKV | None = None, *, norm: nn.Module | None = None,
+        residual: Tensor | None = None,
+    ) -> Tensor:
+        """``x[B, T, J, D] -> [B, T, J, D]``; cross-attention needs ``memory`` from :meth:`project_memory`.
+
+        ``norm``: a LayerNorm for the input, applied in the first projection (see :meth:`_project`). ``residual``:
+        returned plus the output (added in the output projection's GEMM where it can be,
+        :func:`~crisscross.models.layers.linear_add`).
+        """
         h, sink, p = self.heads, self.attention_sink, self._drop_p()
         t = x.shape[1]
         mode = "cross" if self.cross else "self"
-        # Queries scaled in the projection (see _scaled_linear) when a backward will follow; without gradients (eval,
+        # Queries scaled in the projection (see _project) when a backward will follow; without gradients (eval,
         # prediction) the few small operations on the weights cost more at batch 1 than the product they spare.
         scaled = fast_layouts_enabled() and sink is None and torch.is_grad_enabled()
         scale = 1.0 if scaled else None
         if self.cross:
             assert memory is not None, "cross-attention needs the projected memory"
-            q_s, q_t = (self._scaled_linear(self.q, x) if scaled else self.q(x)).chunk(2, dim=-1)
+            q_s, q_t = self._project(self.q, x, scaled, norm).chunk(2, dim=-1)
             k_s, v_s, k_t, v_t = memory
             k_s, v_s = k_s[:, :t], v_s[:, :t]  # frame-aligned memory, possibly decoded only up to T
             out_s = attend(_to_spatial(q_s, h), k_s, v_s, dropout_p=p, sink=sink, kind="spatial", mode=mode,
@@ -214,7 +224,7 @@ class CrissCrossAttention(nn.Module):
                            scale=scale)
             out_s, out_t = _from_spatial(out_s), _from_temporal(out_t)
         else:
-            q_s, q_t, k_s, k_t, v_s, v_t = self._qkv_halves(x, scaled)
+            q_s, q_t, k_s, k_t, v_s, v_t = self._qkv_halves(x, scaled, norm)
             out_s = attend(
                 _to_spatial(q_s, h), _to_spatial(k_s, h), _to_spatial(v_s, h),
                 dropout_p=p, sink=sink, kind="spatial", mode=mode, scale=scale,
@@ -228,7 +238,7 @@ class CrissCrossAttention(nn.Module):
                 spe_conv = self._spe_conv_channels_last if fast_layouts_enabled() else self._spe_conv
                 out_s = out_s + spe_conv(self.spe_s, v_s) + self._part_bias(out_s)
                 out_t = out_t + spe_conv(self.spe_t, v_t)
-        return self.proj_drop(self.proj(torch.cat([out_s, out_t], dim=-1)))
+        return project_out(torch.cat([out_s, out_t], dim=-1), self.proj, self.proj_drop, residual)
 
     # -- one frame at a time -------------------------------------------------------------------------
     def step(self, x: Tensor, t: int, cache: dict[str, Tensor], memory: MemoryKV | None = None) -> Tensor:
@@ -287,8 +297,8 @@ class CrissCrossEncoderBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``x[B, T, J, D] -> [B, T, J, D]``."""
-        x = self.res_attn(x, self.attn)
-        return self.res_mlp(x, self.mlp)
+        x = self.res_attn(x, self.attn, fn_takes_norm=True)
+        return self.res_mlp(x, self.mlp, fn_takes_norm=True)
 
 
 class CrissCrossDecoderBlock(nn.Module):
@@ -310,9 +320,9 @@ class CrissCrossDecoderBlock(nn.Module):
 
     def forward(self, x: Tensor, memory: MemoryKV) -> Tensor:
         """``x[B, T, J, D] -> [B, T, J, D]`` given this block's projected ``memory``."""
-        x = self.res_self(x, self.self_attn)
-        x = self.res_cross(x, lambda y: self.cross_attn(y, memory))
-        return self.res_mlp(x, self.mlp)
+        x = self.res_self(x, self.self_attn, fn_takes_norm=True)
+        x = self.res_cross(x, lambda y, **kw: self.cross_attn(y, memory, **kw), fn_takes_norm=True)
+        return self.res_mlp(x, self.mlp, fn_takes_norm=True)
 
     def step(self, x: Tensor, t: int, cache: dict[str, Tensor], memory: MemoryKV) -> Tensor:
         """Frame ``t`` only: ``x[B, 1, J, D] -> [B, 1, J, D]``."""

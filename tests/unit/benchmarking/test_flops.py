@@ -26,6 +26,35 @@ def test_bf16_training_linear_counts_like_addmm() -> None:
     assert ours == ref == 2 * 20 * 16 * 8 * 2  # forward, and the input's gradient (the weight needs none)
 
 
+def test_bf16_training_linear_add_counts_like_addmm() -> None:
+    """The residual added in the GEMM (oneDNN's binary post-op) counts the product only, as addmm and add do."""
+    from crisscross.models.layers import linear_add
+
+    x = torch.randn(4, 5, 16, dtype=torch.bfloat16, requires_grad=True)
+    w, b = torch.randn(8, 16, dtype=torch.bfloat16), torch.randn(8, dtype=torch.bfloat16)
+    residual = torch.randn(4, 5, 8, dtype=torch.bfloat16)
+    ours = count_flops(lambda: linear_add(x, w, b, residual).float().sum().backward())
+    ref = count_flops(lambda: (residual + F.linear(x, w, b)).float().sum().backward())
+    assert ours == ref == 2 * 20 * 16 * 8 * 2
+
+
+def test_training_flops_do_not_depend_on_the_fast_layouts_or_autocast() -> None:
+    """The default STCFormer's count is the same whichever projections ran (oneDNN's under bf16 autocast)."""
+    from crisscross.data.skeleton import H36M_SKELETON
+    from crisscross.models.attention import explicit_attention, fast_layouts
+    from crisscross.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model("stcformer", {"dim": 32}, H36M_SKELETON, 10, 25)
+    past, future = torch.randn(2, 10, 22, 3), torch.randn(2, 25, 22, 3)
+    counts = set()
+    for fast in (False, True):
+        for bf16 in (False, True):
+            with fast_layouts(fast), explicit_attention(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+                counts.add(train_flops(model, past, future))
+    assert len(counts) == 1
+
+
 def test_cpu_sdpa_is_counted_like_the_cuda_kernels() -> None:
     q = torch.randn(2, 3, 12, 8, requires_grad=True)
     macs = 2 * 3 * 12 * 12 * 8  # multiply-adds of one [12, 8] x [8, 12] product per batch and head

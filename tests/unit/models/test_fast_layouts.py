@@ -165,7 +165,7 @@ def test_queries_scaled_in_the_projection_equal_queries_scaled_after_it(dim, hea
     c = dim // (2 * heads)
     expected = layer.qkv(x)
     expected = torch.cat((expected[..., :dim] / c**0.5, expected[..., dim:]), dim=-1)
-    got = layer._scaled_linear(layer.qkv, x)
+    got = layer._project(layer.qkv, x, scaled=True, norm=None)
     if bitwise:  # c = 16: the factor 1/4 is a power of two
         assert torch.equal(got, expected)
     else:

@@ -118,3 +118,126 @@ def test_linear_module_keeps_nn_linear_parameters_and_state_dict():
     assert isinstance(ours, torch.nn.Linear) and list(ours.state_dict()) == list(plain.state_dict())
     x = torch.randn(4, 16)
     assert torch.equal(ours(x), plain(x))
+
+
+def _fold_inputs(gen):
+    x = torch.randn(3, 5, 7, 64, generator=gen) * 2 + 0.5  # [B, T, J, C_in], off-centre rows
+    norm = torch.nn.LayerNorm(64)
+    with torch.no_grad():
+        norm.weight.copy_(1 + 0.3 * torch.randn(64, generator=gen))
+        norm.bias.copy_(0.2 * torch.randn(64, generator=gen))
+    layer = torch.nn.Linear(64, 48)
+    return x, norm, layer
+
+
+def _normed_and_grads(x, norm, layer, fold, autocast=True):
+    x = x.detach().clone().requires_grad_()
+    for p in (*norm.parameters(), *layer.parameters()):
+        p.grad = None
+    with torch.autocast("cpu", torch.bfloat16, enabled=autocast):
+        y = layers.normed_linear(x, norm, layer.weight, layer.bias) if fold else layer(norm(x))
+    upstream = torch.randn(y.shape, generator=torch.Generator().manual_seed(1))
+    (y.float() * upstream).sum().backward()
+    return [y.detach().double(), x.grad.double(), *(p.grad.double() for p in (norm.weight, norm.bias,
+                                                                               layer.weight, layer.bias))]
+
+
+@needs_mkldnn_linear
+def test_normed_linear_folds_the_layernorm_affine_and_is_as_accurate(monkeypatch):
+    """The fold runs (a LayerNorm without affine), and its output and every gradient are as close to fp64 as the
+    unfolded bf16 computation's: the same function, rounded differently."""
+    x, norm, layer = _fold_inputs(torch.Generator().manual_seed(0))
+    seen = []
+    layer_norm = F.layer_norm
+    monkeypatch.setattr(F, "layer_norm", lambda *a, **k: seen.append(a[2]) or layer_norm(*a, **k))
+    folded = _normed_and_grads(x, norm, layer, fold=True)
+    assert seen == [None]
+    unfolded = _normed_and_grads(x, norm, layer, fold=False)
+    exact = _normed_and_grads(x.double(), norm.double(), layer.double(), fold=False, autocast=False)
+    norm.float(), layer.float()
+    for name, f, u, e in zip(("output", "x", "gamma", "beta", "weight", "bias"), folded, unfolded, exact):
+        err_f, err_u = (f - e).norm() / e.norm(), (u - e).norm() / e.norm()
+        assert err_f < 2 * err_u + 1e-3, (name, err_f.item(), err_u.item())
+        assert err_f < 0.01, name
+
+
+@pytest.mark.parametrize("case", ["fp32", "no_grad", "plain_layouts", "no_affine"])
+def test_normed_linear_is_exactly_norm_then_linear_elsewhere(case):
+    x, norm, layer = _fold_inputs(torch.Generator().manual_seed(0))
+    if case == "no_affine":
+        norm = torch.nn.LayerNorm(64, elementwise_affine=False)
+    with torch.autocast("cpu", torch.bfloat16, enabled=case != "fp32"), fast_layouts(case != "plain_layouts"), \
+            torch.set_grad_enabled(case != "no_grad"):
+        got = layers.normed_linear(x, norm, layer.weight, layer.bias)
+        ref = linear(norm(x), layer.weight, layer.bias)
+    assert torch.equal(got, ref)
+
+
+def test_normed_linear_without_a_norm_is_linear():
+    x, _, layer = _fold_inputs(torch.Generator().manual_seed(0))
+    for norm in (None, torch.nn.Identity()):
+        assert torch.equal(layers.normed_linear(x, norm, layer.weight, layer.bias), layer(x))
+
+
+@needs_mkldnn_linear
+def test_linear_add_adds_the_residual_in_the_gemm():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 7, 64, generator=gen).bfloat16().requires_grad_()
+    w = (torch.randn(48, 64, generator=gen) * 0.1).requires_grad_()
+    b = torch.randn(48, generator=gen).requires_grad_()
+    residual = torch.randn(3, 5, 7, 48, generator=gen).bfloat16().requires_grad_()
+    upstream = torch.randn(3, 5, 7, 48, generator=gen)
+    results = []
+    for fn in (layers.linear_add, lambda *a: a[3] + linear(*a[:3])):
+        for t in (x, w, b, residual):
+            t.grad = None
+        with torch.autocast("cpu", torch.bfloat16):
+            y = fn(x, w, b, residual)
+        (y.float() * upstream).sum().backward()
+        results.append((y.grad_fn.name(), y.detach(), [t.grad.clone() for t in (x, w, b, residual)]))
+    (node, y, grads), (_, ref_y, ref_grads) = results
+    assert node == "_EpilogueLinearAddBackward" and y.dtype == torch.bfloat16
+    exact = residual.double() + x.double() @ w.double().T + b.double()
+    assert (y.double() - exact).abs().mean() <= (ref_y.double() - exact).abs().mean()  # rounded once, not twice
+    torch.testing.assert_close(y.float(), ref_y.float(), rtol=0.01, atol=0.02)
+    assert torch.equal(grads[3], upstream.bfloat16())  # the residual's gradient is the upstream one
+    for got, ref in zip(grads[:3], ref_grads[:3]):
+        assert torch.equal(got, ref)  # the same products of the same upstream gradient
+
+
+@pytest.mark.parametrize("case", ["fp32", "no_grad", "plain_layouts", "fp32_residual", "no_bias"])
+def test_linear_add_falls_back_to_residual_plus_linear(case):
+    x, w, b = torch.randn(2, 6, 16), torch.randn(8, 16), torch.randn(8)
+    residual = torch.randn(2, 6, 8)
+    if case not in ("fp32", "fp32_residual"):
+        residual = residual.bfloat16()
+    bias = None if case == "no_bias" else b
+    with torch.autocast("cpu", torch.bfloat16, enabled=case != "fp32"), fast_layouts(case != "plain_layouts"), \
+            torch.set_grad_enabled(case != "no_grad"):
+        x.requires_grad_(case != "no_grad")
+        y = layers.linear_add(x, w, bias, residual)
+        ref = residual + F.linear(x, w, bias)
+    assert torch.equal(y, ref)
+    assert y.grad_fn is None or y.grad_fn.name() != "_EpilogueLinearAddBackward"
+
+
+@pytest.mark.parametrize("norm", ["pre", "post", "sandwich"])
+@pytest.mark.parametrize("drop_path", [0.0, 0.2])
+def test_residual_branch_with_a_norm_taking_sub_layer_matches_the_plain_call(norm, drop_path):
+    """Evaluation and fp32 training: bitwise the plain call; bf16 training on a CPU: the same to bf16 rounding."""
+    torch.manual_seed(0)
+    branch = ResidualBranch(16, norm, drop_path)
+    ff = layers.FeedForward(16, 32)
+    x = torch.randn(4, 5, 22, 16)
+    for training, autocast in ((False, True), (True, False), (True, True)):
+        branch.train(training)
+        ff.train(training)
+        with torch.autocast("cpu", torch.bfloat16, enabled=autocast):
+            torch.manual_seed(1)
+            got = branch(x, ff, fn_takes_norm=True)
+            torch.manual_seed(1)
+            ref = branch(x, ff)
+        if autocast and training:
+            torch.testing.assert_close(got.float(), ref.float(), rtol=0.02, atol=0.02)
+        else:
+            assert torch.equal(got, ref)
