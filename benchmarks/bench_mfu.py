@@ -10,8 +10,9 @@ for three variants of the same model:
 * ``layouts``: the fast layouts (the default, ``fast_layouts(True)``): the same numbers to float rounding, with the
   softmax of short score rows (fewer than 16 keys) computed in a layout PyTorch's CPU kernel vectorises, masks added
   to the scores in place, the SPE depthwise convolutions fed channels-last input, the criss-cross queries scaled
-  through the projection's weights and the projections' bias added inside the GEMM (oneDNN's linear); glibc's
-  default malloc settings;
+  through the projection's weights, the projections' bias added inside the GEMM (oneDNN's linear), each pre-norm
+  sub-layer's LayerNorm affine folded into its first projection and its residual added in its last projection's
+  GEMM; glibc's default malloc settings;
 * ``engine``: the fast layouts and the allocator setting the training engine makes
   (:func:`crisscross.runtime.configure_cpu_allocator`: freed tensor memory stays with the process instead of being
   unmapped and page-faulted in again at the next step). This is what ``crisscross train`` runs.
