@@ -132,9 +132,9 @@ def linear_add(x: Tensor, weight: Tensor, bias: Tensor | None, residual: Tensor)
     Elsewhere, and for a residual that is not in bf16 or not of the output's shape, exactly
     ``residual + linear(x, weight, bias)``.
     """
-    if bias is None or not _epilogue_linear_applies(x, weight):
-        return residual + linear(x, weight, bias)
-    if residual.dtype != torch.bfloat16 or residual.shape != (*x.shape[:-1], weight.shape[0]):
+    fused_shape = (*x.shape[:-1], weight.shape[0])
+    if bias is None or residual.dtype != torch.bfloat16 or residual.shape != fused_shape \
+            or not _epilogue_linear_applies(x, weight):
         return residual + linear(x, weight, bias)
     if torch.is_autocast_enabled("cpu"):
         x, weight, bias = x.to(torch.bfloat16), weight.to(torch.bfloat16), bias.to(torch.bfloat16)
