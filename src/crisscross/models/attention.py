@@ -198,8 +198,9 @@ def fast_layouts(enabled: bool = True) -> Iterator[None]:
     (``CrissCrossAttention._spe_conv_channels_last``), the criss-cross queries scaled through the projection's
     weights (``CrissCrossAttention._project``) and, while training in bf16 on a CPU, the bias added inside the
     GEMM of the criss-cross and feed-forward projections (:func:`crisscross.models.layers.linear`), with the affine of
-    the LayerNorm before each criss-cross block's sub-layers folded into their first projection
-    (:func:`crisscross.models.layers.normed_linear`: the same function, rounded differently). The switch
+    the LayerNorm before each criss-cross block's sub-layers folded into their first projection and the residual
+    added in their last projection's GEMM (:func:`crisscross.models.layers.normed_linear` and ``linear_add``: the
+    same function, rounded differently). The switch
     exists so that ``benchmarks/bench_mfu.py`` and the tests can run both in one process. Weights and state-dict
     names are the same either way.
     """

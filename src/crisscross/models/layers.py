@@ -198,7 +198,8 @@ def normed_linear(x: Tensor, norm: nn.Module | None, weight: Tensor, bias: Tenso
     them against 3.6 ms without (two threads). Folded, those gradients come from the projection's weight gradient
     (``[C_out, C_in]`` entries) through a few operations on the weights. The same function, rounded differently:
     ``x_hat`` is rounded to bf16 instead of ``x_hat * gamma + beta``, and ``W * gamma`` instead of ``W``. Only where
-    :func:`linear` would add its bias inside the GEMM, with a LayerNorm that has both affine parameters; otherwise
+    :func:`linear` runs oneDNN's linear (the folded bias always exists), with a LayerNorm that has both affine
+    parameters; otherwise
     (evaluation, export, ``fast_layouts(False)``, other devices) exactly ``linear(norm(x), weight, bias)``.
 
     Args:
